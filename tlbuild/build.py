@@ -1,0 +1,102 @@
+"""The context of one camera-day build: settings, paths, the shared client, the log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from doit.exceptions import TaskFailed
+
+from .clipindex import ClipIndex
+from .config import SIMULATOR_HOST, Secret, UnifiCamera
+from .errors import TlbuildError, UsageError
+from .files import read_json
+from .layout import DayLayout
+
+log = logging.getLogger("tlbuild")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(message)s"
+
+
+def parse_date(text: str | None) -> dt.date:
+    """A calendar date written YYYY-MM-DD; impossible dates are usage errors."""
+    if not text:
+        raise UsageError("a date is required: date=YYYY-MM-DD")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise UsageError(f"invalid date {text!r}: expected YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"invalid date {text!r}: no such day") from None
+
+
+@dataclass
+class Outcome:
+    """What the run learned that decides the exit code."""
+
+    fatal: TlbuildError | None = None
+    failed_clips: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record_fatal(self, error: TlbuildError) -> None:
+        with self.lock:
+            if self.fatal is None:
+                self.fatal = error
+
+
+class DayBuild:
+    """Everything the tasks of one (camera, date) share. Loads the secret up front, so
+    a missing secret is reported before any network traffic."""
+
+    def __init__(self, settings: UnifiCamera, date: dt.date, root: Path,
+                 offline: bool = False):
+        self.settings = settings
+        self.date = date
+        self.layout = DayLayout.create(root, settings.name, date)
+        self.offline = offline
+        self.password: Secret = settings.password.load(
+            f"camera {settings.name!r}: password from {settings.password.describe()}")
+        self.index = ClipIndex(self.layout.clip_index)
+        self.outcome = Outcome()
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    def client(self):
+        """The one Protect client of this run (logged in lazily, shared by threads)."""
+        from .sources.unifi_client import ProtectClient
+        with self._client_lock:
+            if self._client is None:
+                host = self.settings.host
+                if host == SIMULATOR_HOST:
+                    from .sim.unifi import demo_simulator
+                    host = demo_simulator({self.settings.username: self.password}).url
+                self._client = ProtectClient(
+                    host, self.settings.username, self.password,
+                    tls_insecure=self.settings.tls_insecure,
+                    direct_api=self.settings.direct_api,
+                    retries=self.settings.retries, pool_size=self.settings.workers)
+            return self._client
+
+    def fail(self, error: TlbuildError) -> TaskFailed:
+        """Record a run-stopping error; doit reports it as a failure without traceback."""
+        self.outcome.record_fatal(error)
+        log.error("%s", error)
+        return TaskFailed(str(error))
+
+    def camera_id(self) -> str:
+        """The Protect id resolved by the scan (metadata/camera.json)."""
+        record = read_json(self.layout.camera_json, {})
+        if not isinstance(record, dict) or not record.get("id"):
+            raise UsageError(f"{self.layout.camera_json} is missing: run the scan first")
+        return record["id"]
+
+    def start_log(self) -> logging.Handler:
+        """Append this build's log lines to logs/run.log."""
+        self.layout.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.layout.log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger("tlbuild").addHandler(handler)
+        return handler

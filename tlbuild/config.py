@@ -1,0 +1,278 @@
+"""Load and validate the TOML config into typed, immutable settings.
+
+Every problem is reported with the file and the key, before any network traffic.
+Secrets are never stored in the config: it names an environment variable or a file,
+and the value is read into memory only (see `Secret`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/tlbuild.toml")
+SIMULATOR_HOST = "simulator"
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                "slow", "slower", "veryslow", "placebo")
+
+
+class Secret:
+    """A password or key held in memory only; its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where a secret comes from: an environment variable or a file (never the value)."""
+
+    env: str | None = None
+    file: Path | None = None
+    value: Secret | None = None  # given directly, e.g. on the command line
+
+    def describe(self) -> str:
+        if self.value is not None:
+            return "the command line"
+        if self.env:
+            return f"environment variable {self.env}"
+        return f"file {self.file}"
+
+    def load(self, where: str) -> Secret:
+        if self.value is not None:
+            return self.value
+        if self.env:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{where}: environment variable {self.env} is not set "
+                                  "or empty")
+            return Secret(value)
+        if self.file:
+            try:
+                value = self.file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read secret file {self.file}: "
+                                  f"{exc.strerror}") from None
+            if not value:
+                raise ConfigError(f"{where}: secret file {self.file} is empty")
+            return Secret(value)
+        raise ConfigError(f"{where}: no secret configured")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    target: float = 600.0
+    fps: int = 30
+    crf: int = 23
+    preset: str = "medium"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "fps": self.fps, "crf": self.crf,
+                "preset": self.preset}
+
+
+@dataclass(frozen=True)
+class UnifiCamera:
+    """One UniFi Protect camera: how to reach the NVR and what to build."""
+
+    name: str
+    host: str
+    username: str
+    password: SecretSource
+    camera: str
+    render: RenderSettings = field(default_factory=RenderSettings)
+    workers: int = 4
+    retries: int = 3
+    tls_insecure: bool = False
+    direct_api: bool = False
+    merge: bool = True
+    timezone: str | None = None
+    source: str = "unifi"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    out: Path
+    cameras: dict[str, UnifiCamera]
+
+    def camera(self, name: str) -> UnifiCamera:
+        if name not in self.cameras:
+            known = ", ".join(sorted(self.cameras)) or "none"
+            raise ConfigError(f"{self.path}: unknown camera {name!r}; cameras in the "
+                              f"config: {known}")
+        return self.cameras[name]
+
+
+def validate_render(render: RenderSettings, where: str) -> RenderSettings:
+    if not 0 < render.target <= 86400:
+        raise ConfigError(f"{where}: target must be between 1 and 86400 seconds")
+    if not 1 <= render.fps <= 240:
+        raise ConfigError(f"{where}: fps must be between 1 and 240")
+    if not 0 <= render.crf <= 51:
+        raise ConfigError(f"{where}: crf must be between 0 and 51")
+    if render.preset not in X264_PRESETS:
+        raise ConfigError(f"{where}: preset must be one of {', '.join(X264_PRESETS)}")
+    return render
+
+
+def validate_timezone(name: str | None, where: str) -> str | None:
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {name!r} "
+                          "(use an IANA name such as Europe/Berlin)") from None
+    return name
+
+
+def validate_host(host: str, where: str) -> str:
+    if host == SIMULATOR_HOST:
+        return host
+    if not host.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: host must start with https:// (or http://), "
+                          f"or be {SIMULATOR_HOST!r} for the built-in simulated NVR")
+    return host.rstrip("/")
+
+
+class _Table:
+    """Typed access to one TOML table that remembers which keys were read."""
+
+    def __init__(self, data: dict[str, Any], where: str):
+        self.data, self.where, self.used = data, where, set()
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
+            required: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise ConfigError(f"{self.where}: missing required key '{key}'")
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            value = None  # True is an int in Python; not here
+        if not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise ConfigError(f"{self.where}: key '{key}' must be {names}")
+        return value
+
+    def reject_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.where}: unknown key '{unknown[0]}'")
+
+
+def _secret_source(table: _Table, base: Path, prefix: str) -> SecretSource:
+    env = table.get(f"{prefix}_env", str)
+    file = table.get(f"{prefix}_file", str)
+    if bool(env) == bool(file):
+        raise ConfigError(f"{table.where}: set exactly one of '{prefix}_env' or "
+                          f"'{prefix}_file'")
+    if file:
+        path = Path(file).expanduser()
+        return SecretSource(file=path if path.is_absolute() else base / path)
+    return SecretSource(env=env)
+
+
+def _render(table: _Table) -> RenderSettings:
+    defaults = RenderSettings()
+    return validate_render(RenderSettings(
+        target=float(table.get("target", (int, float), defaults.target)),
+        fps=table.get("fps", int, defaults.fps),
+        crf=table.get("crf", int, defaults.crf),
+        preset=table.get("preset", str, defaults.preset),
+    ), table.where)
+
+
+def _positive(value: int, key: str, where: str, low: int = 1, high: int = 64) -> int:
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: {key} must be between {low} and {high}")
+    return value
+
+
+def _unifi_camera(name: str, table: _Table, base: Path) -> UnifiCamera:
+    where = table.where
+    camera = UnifiCamera(
+        name=name,
+        host=validate_host(table.get("host", str, required=True), where),
+        username=table.get("username", str, required=True),
+        password=_secret_source(table, base, "password"),
+        camera=table.get("camera", str, required=True),
+        render=_render(table),
+        workers=_positive(table.get("workers", int, 4), "workers", where),
+        retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
+        tls_insecure=table.get("tls_insecure", bool, False),
+        direct_api=table.get("direct_api", bool, False),
+        merge=table.get("merge", bool, True),
+        timezone=validate_timezone(table.get("timezone", str), where),
+    )
+    table.get("source", str)
+    table.reject_unknown()
+    return camera
+
+
+SOURCES = {"unifi": _unifi_camera}
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read the config named by `path`, $TLBUILD_CONFIG, or config/tlbuild.toml."""
+    path = Path(path or os.environ.get("TLBUILD_CONFIG") or DEFAULT_CONFIG)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (set config=PATH or "
+                          "TLBUILD_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+    top = _Table(data, str(path))
+    base = path.resolve().parent
+    out = Path(top.get("out", str, "out")).expanduser()
+    cameras_data = top.get("cameras", dict, {})
+    top.reject_unknown()
+
+    cameras = {}
+    for name, raw in cameras_data.items():
+        where = f"{path} [cameras.{name}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a table")
+        table = _Table(raw, where)
+        source = table.get("source", str, required=True)
+        if source not in SOURCES:
+            raise ConfigError(f"{where}: unknown source {source!r}; known: "
+                              f"{', '.join(sorted(SOURCES))}")
+        cameras[name] = SOURCES[source](name, table, base)
+    # A relative `out` counts from the working directory, as Make and doit do.
+    return Config(path=path, out=out.absolute(), cameras=cameras)
+
+
+def with_overrides(camera: UnifiCamera, **overrides: Any) -> UnifiCamera:
+    """The camera with non-None overrides applied (render keys go into `render`)."""
+    render_keys = {"target", "fps", "crf", "preset"}
+    render = {k: v for k, v in overrides.items() if k in render_keys and v is not None}
+    rest = {k: v for k, v in overrides.items() if k not in render_keys and v is not None}
+    if render:
+        rest["render"] = validate_render(replace(camera.render, **render),
+                                         "command line")
+    return replace(camera, **rest)

@@ -1,0 +1,50 @@
+"""What dodo.py runs: turn `camera=`, `date=`, `config=`, `offline=` into tasks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .build import DayBuild, parse_date
+from .config import load_config
+from .errors import TlbuildError, UsageError
+from .runtime import install_signal_handlers, setup_console_logging
+
+# doit commands that only inspect: without camera= and date= they list nothing.
+INSPECTING = {"list", "info", "help", "clean", "forget", "ignore", "dumpdb", "strace",
+              "reset-dep", "tabcompletion", "auto"}
+
+
+def _doit_command(argv: list[str]) -> str:
+    for arg in argv[1:]:
+        if not arg.startswith("-") and "=" not in arg:
+            return arg if arg in INSPECTING else "run"
+    return "run"
+
+
+def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str, Any]:
+    from .tasks import namespace
+    argv = sys.argv if argv is None else argv
+    setup_console_logging()
+    try:
+        config = load_config(get_var("config"))
+        camera, date = get_var("camera"), get_var("date")
+        if not camera or not date:
+            if _doit_command(argv) in INSPECTING:
+                print("tlbuild: give camera=NAME date=YYYY-MM-DD to see a camera-day's "
+                      f"tasks; cameras: {', '.join(sorted(config.cameras))}",
+                      file=sys.stderr)
+                return {}
+            raise UsageError("usage: doit camera=NAME date=YYYY-MM-DD [config=PATH]; "
+                             f"cameras in {config.path}: "
+                             f"{', '.join(sorted(config.cameras)) or 'none'}")
+        settings = config.camera(camera)
+        day = parse_date(date)
+        build = DayBuild(settings, day, config.out / settings.name / day.isoformat(),
+                         offline=get_var("offline", "") not in ("", "0", "false"))
+    except TlbuildError as error:
+        print(f"tlbuild: error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
+    install_signal_handlers()
+    build.start_log()
+    return namespace(build)

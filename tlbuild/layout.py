@@ -1,0 +1,68 @@
+"""Where each file of one camera-day lives (the spec's output tree)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from .files import safe_name
+
+
+@dataclass(frozen=True)
+class DayLayout:
+    root: Path   # the spec's `out/` for this camera-day
+    label: str   # sanitized camera name used in file names
+    date: dt.date
+
+    @classmethod
+    def create(cls, root: Path, camera: str, date: dt.date) -> "DayLayout":
+        return cls(root=root.absolute(), label=safe_name(camera, "camera"), date=date)
+
+    @property
+    def day(self) -> str:
+        return self.date.isoformat()
+
+    @property
+    def camera_json(self) -> Path:
+        return self.root / "metadata" / "camera.json"
+
+    @property
+    def day_json(self) -> Path:
+        return self.root / "metadata" / "day.json"
+
+    @property
+    def verify_json(self) -> Path:
+        return self.root / "metadata" / "verify.json"
+
+    @property
+    def clip_dir(self) -> Path:
+        return self.root / "clips" / self.label / self.day
+
+    @property
+    def clip_index(self) -> Path:
+        return self.root / "manifests" / "clip_index.json"
+
+    @property
+    def concat(self) -> Path:
+        return self.root / "manifests" / "concat.txt"
+
+    @property
+    def timelapse(self) -> Path:
+        return self.root / "timelapse" / f"{self.label}_{self.day}_timelapse.mp4"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "logs" / "run.log"
+
+    @property
+    def dep_file(self) -> Path:
+        # One doit state file per camera-day: parallel shards never share one.
+        return self.root / ".tlbuild-doit.sqlite3"
+
+    def clip_path(self, relative: str) -> Path:
+        """The absolute path of a clip named in the index, refusing any escape."""
+        path = (self.root / relative).resolve()
+        if self.clip_dir.resolve() not in path.parents:
+            raise ValueError(f"clip path {relative!r} is outside {self.clip_dir}")
+        return path

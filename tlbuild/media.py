@@ -1,0 +1,189 @@
+"""ffmpeg discovery, probing, command templates and running ffmpeg with progress.
+
+Only ffmpeg is required: pip's `imageio-ffmpeg` ships one when none is on PATH, and
+probing goes through ffmpeg itself (that package has no ffprobe).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import jinja2
+
+from .errors import MediaError
+
+log = logging.getLogger("tlbuild.media")
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """$TLBUILD_FFMPEG, else ffmpeg on PATH, else the one shipped by imageio-ffmpeg."""
+    chosen = os.environ.get("TLBUILD_FFMPEG") or shutil.which("ffmpeg")
+    if chosen:
+        return chosen
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        raise MediaError("ffmpeg not found: install it, or `pip install imageio-ffmpeg`, "
+                         "or set TLBUILD_FFMPEG") from None
+
+
+@functools.cache
+def ffmpeg_version() -> str:
+    """First line of `ffmpeg -version`: part of every render's up-to-date check."""
+    try:
+        result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-version"],
+                                capture_output=True, text=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MediaError(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}") from None
+    return result.stdout.splitlines()[0].strip()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    width: int
+    height: int
+    fps: float
+    codec: str
+    frames: int
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"([\d.]+) fps")
+_FRAME = re.compile(r"^frame=(\d+)", re.M)
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read every packet of the first video stream; any corruption is an error.
+
+    Raises MediaError for anything that is not a complete, readable video.
+    """
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-xerror", "-i", str(path),
+               "-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1",
+               "-nostats", "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: probing timed out") from None
+    err = result.stderr
+    duration, video = _DURATION.search(err), _VIDEO.search(err)
+    if result.returncode != 0 or not duration or not video:
+        reason = _last_error_line(err) or "not a readable video"
+        raise MediaError(f"{path.name}: invalid video ({reason})")
+    hours, minutes, seconds = duration.groups()
+    fps = _FPS.search(err[video.start():])
+    frames = _FRAME.findall(result.stdout)
+    return VideoInfo(
+        duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        width=int(video.group(2)), height=int(video.group(3)),
+        fps=float(fps.group(1)) if fps else 0.0, codec=video.group(1),
+        frames=int(frames[-1]) if frames else 0)
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines()
+             if line.strip() and not line.startswith((" ", "Input", "Output", "Stream"))]
+    return lines[-1][:200] if lines else ""
+
+
+# --- command templates -------------------------------------------------------------
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("tlbuild", "templates"),
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def render_argv(template: str, **values: Any) -> list[str]:
+    """Render an ffmpeg command template: one argument per non-empty line.
+
+    The result is an argv list for subprocess, never a shell string.
+    """
+    for key, value in values.items():
+        if "\n" in str(value) or "\r" in str(value):
+            raise MediaError(f"template value {key!r} contains a line break")
+    text = _templates.get_template(template).render(ffmpeg=ffmpeg_exe(), **values)
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def speed_text(speed: float) -> str:
+    return f"{speed:.6f}".rstrip("0").rstrip(".")
+
+
+# --- running ffmpeg ----------------------------------------------------------------
+
+def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
+               on_progress: Callable[[float], None] | None = None) -> None:
+    """Run ffmpeg, report progress from `-progress`, raise MediaError on failure.
+
+    stderr goes to a temporary file (no pipe to deadlock on) and its tail becomes
+    the error message. On KeyboardInterrupt the child is stopped before re-raising.
+    """
+    command = argv[:1] + ["-nostdin", "-progress", "pipe:1", "-nostats"] + argv[1:]
+    with tempfile.TemporaryFile(mode="w+") as errfile:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errfile,
+                                   text=True)
+        progress = _Progress(label, expected_secs, on_progress)
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                key, _, value = line.strip().partition("=")
+                if key == "out_time_us" and value.isdigit():
+                    progress.update(int(value) / 1e6)
+            returncode = process.wait()
+        except BaseException:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            raise
+        finally:
+            progress.close()
+        if returncode != 0:
+            errfile.seek(0)
+            tail = errfile.read()[-2000:].strip().splitlines()[-5:]
+            raise MediaError(f"ffmpeg failed ({label}, exit {returncode}): "
+                             + " | ".join(tail))
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise a log line every 10 %."""
+
+    def __init__(self, label: str, total: float,
+                 callback: Callable[[float], None] | None):
+        self.label, self.total, self.callback = label, max(total, 0.001), callback
+        self.done, self.next_mark, self.bar = 0.0, 10, None
+        if sys.stderr.isatty() and not os.environ.get("TLBUILD_QUIET"):
+            from tqdm import tqdm
+            self.bar = tqdm(total=round(self.total, 1), unit="s", desc=label,
+                            leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                            "{n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+
+    def update(self, seconds: float) -> None:
+        seconds = min(seconds, self.total)
+        if self.bar is not None:
+            self.bar.update(round(seconds - self.done, 1))
+        percent = int(100 * seconds / self.total)
+        if percent >= self.next_mark:
+            log.info("%s: %d%%", self.label, percent)
+            self.next_mark = (percent // 10 + 1) * 10
+        self.done = seconds
+        if self.callback:
+            self.callback(seconds)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

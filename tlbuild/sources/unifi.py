@@ -1,0 +1,240 @@
+"""UniFi Protect as a tlbuild source: the scan task and one fetch task per clip."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+from doit import create_after
+from doit.exceptions import TaskFailed
+
+from ..build import DayBuild
+from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
+from ..errors import AuthError, CameraNotFound, RemoteError, TlbuildError, UsageError
+from ..files import remove_stale_partials, safe_name, write_json_if_changed
+from .unifi_client import EVENT_TYPES, ClipUnavailable
+
+log = logging.getLogger("tlbuild.unifi")
+
+
+# --- pure logic ----------------------------------------------------------------------
+
+def day_window(date: dt.date, zone: str) -> tuple[int, int]:
+    """Local midnight to the next local midnight as epoch ms (23 or 25 h around DST)."""
+    tz = ZoneInfo(zone)
+    start = dt.datetime.combine(date, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def resolve_camera(cameras: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
+    """Exact id first, then case-insensitive name; none or several is an error."""
+    by_id = [camera for camera in cameras if camera.get("id") == wanted]
+    if by_id:
+        return by_id[0]
+    by_name = [camera for camera in cameras
+               if str(camera.get("name", "")).casefold() == wanted.casefold()]
+    listing = "; ".join(f"{camera.get('name')!r} (id {camera.get('id')})"
+                        for camera in (by_name or cameras)) or "none"
+    if not by_name:
+        raise CameraNotFound(f"camera {wanted!r} not found; cameras on this NVR: {listing}")
+    if len(by_name) > 1:
+        raise CameraNotFound(f"camera name {wanted!r} is ambiguous; use one of the ids: "
+                             f"{listing}")
+    return by_name[0]
+
+
+def day_events(events: list[dict[str, Any]], camera_id: str, start_ms: int,
+               end_ms: int) -> list[dict[str, Any]]:
+    """This camera's finished events that start inside the day, cut at the day's end."""
+    kept = []
+    for event in events:
+        if (event.get("camera") != camera_id or event.get("type") not in EVENT_TYPES
+                or event.get("end") is None or not start_ms <= event["start"] < end_ms):
+            continue
+        kept.append({**event, "end": max(min(event["end"], end_ms), event["start"])})
+    return sorted(kept, key=lambda e: (e["start"], e["end"], e["id"]))
+
+
+def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[str, Any]]]:
+    """Clips as groups of events. Merging joins an event that starts at or before the
+    current clip's end, so no footage is exported twice."""
+    groups: list[list[dict[str, Any]]] = []
+    clip_end = None
+    for event in events:  # already sorted by (start, end, id)
+        if merge and groups and event["start"] <= clip_end:
+            groups[-1].append(event)
+            clip_end = max(clip_end, event["end"])
+        else:
+            groups.append([event])
+            clip_end = event["end"]
+    return groups
+
+
+def clip_entry(group: list[dict[str, Any]], clip_dir: str) -> dict[str, Any]:
+    first = group[0]
+    start, end = first["start"], max(event["end"] for event in group)
+    event_id = safe_name(first["id"], "event")
+    smart = sorted({kind for event in group for kind in event.get("smartDetectTypes") or []
+                    if isinstance(kind, str)})
+    return {
+        "event_id": first["id"],
+        "event_ids": [event["id"] for event in group],
+        "start_ms": start,
+        "end_ms": end,
+        "duration_ms": end - start,
+        "event_type": first.get("type"),
+        "smart_types": smart,
+        "score": first.get("score"),
+        "status": PENDING,
+        "file_path": f"{clip_dir}/clip_{start}_{end}_{event_id}.mp4",
+    }
+
+
+def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
+              root: Path) -> list[dict[str, Any]]:
+    """Carry download state from the previous index into the new one.
+
+    A clip on disk is complete; a stale `in_progress` becomes pending. A finished clip
+    that the NVR no longer lists (retention) is kept unless a new clip overlaps it,
+    so rebuilding an old day never loses footage and never shows any twice.
+    """
+    old = {clip_key(entry): entry for entry in previous if isinstance(entry, dict)
+           and "file_path" in entry}
+    result = []
+    for entry in new:
+        before = old.get(clip_key(entry), {})
+        if (root / entry["file_path"]).is_file():
+            keep = {k: before[k] for k in ("size", "video_secs") if k in before}
+            result.append({**entry, **keep, "status": COMPLETE})
+        elif before.get("status") == FAILED:
+            result.append({**entry, "status": FAILED, "error": before.get("error")})
+        else:
+            result.append(entry)
+    for entry in old.values():
+        if (entry.get("status") == COMPLETE and clip_key(entry) not in
+                {clip_key(e) for e in result} and (root / entry["file_path"]).is_file()
+                and not any(e["start_ms"] < entry["end_ms"] and entry["start_ms"] < e["end_ms"]
+                            for e in new)):
+            result.append(entry)
+    return sorted(result, key=sort_key)
+
+
+def camera_record(camera: dict[str, Any], nvr: dict[str, Any], date: dt.date, zone: str,
+                  window: tuple[int, int]) -> dict[str, Any]:
+    """metadata/camera.json: what was resolved, never credentials."""
+    channels = [{key: channel.get(key) for key in
+                 ("id", "name", "width", "height", "fps", "idrInterval", "enabled")}
+                for channel in camera.get("channels") or [] if isinstance(channel, dict)]
+    return {
+        "id": camera.get("id"), "name": camera.get("name"), "type": camera.get("type"),
+        "model_key": camera.get("modelKey"), "mac": camera.get("mac"),
+        "state": camera.get("state"), "channels": channels,
+        "nvr": {"name": nvr.get("name"), "version": nvr.get("version"),
+                "timezone": nvr.get("timezone")},
+        "day": {"date": date.isoformat(), "timezone": zone, "start_ms": window[0],
+                "end_ms": window[1], "hours": (window[1] - window[0]) / 3_600_000},
+    }
+
+
+# --- tasks ---------------------------------------------------------------------------
+
+def scan(build: DayBuild) -> TaskFailed | None:
+    layout = build.layout
+    if build.offline:
+        if not layout.clip_index.exists():
+            return build.fail(UsageError(f"no clip index at {layout.clip_index}: run "
+                                             "scan (or a full build) online first"))
+        log.info("offline: using the existing clip index")
+        return None
+    try:
+        client = build.client()
+        boot = client.bootstrap()
+        camera = resolve_camera(boot["cameras"], build.settings.camera)
+        nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
+        zone = build.settings.timezone or nvr.get("timezone") or "UTC"
+        window = day_window(build.date, zone)
+        events = client.events(camera["id"], *window)
+    except TlbuildError as error:
+        return build.fail(error)
+    kept = day_events(events, camera["id"], *window)
+    clip_dir = layout.clip_dir.relative_to(layout.root).as_posix()
+    clips = [clip_entry(group, clip_dir)
+             for group in group_events(kept, build.settings.merge)]
+    entries = reconcile(clips, build.index.read(), layout.root)
+    write_json_if_changed(layout.camera_json,
+                          camera_record(camera, nvr, build.date, zone, window))
+    build.index.write(entries)
+    layout.clip_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(layout.clip_dir)
+    missing = sum(entry["status"] != COMPLETE for entry in entries)
+    if not entries:
+        log.info("%s %s: no events on this day (%s); nothing to fetch or render",
+                 build.settings.name, build.date, zone)
+    else:
+        log.info("%s %s: %d events in %d clips, %d to download", build.settings.name,
+                 build.date, len(kept), len(entries), missing)
+    return None
+
+
+def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
+    if build.outcome.fatal is not None:
+        return TaskFailed("run stopped")
+    path = build.layout.clip_path(entry["file_path"])
+    key = clip_key(entry)
+    build.index.update(key, status=IN_PROGRESS)
+    try:
+        seconds = build.client().export(build.camera_id(), entry["start_ms"],
+                                        entry["end_ms"], 0, path)
+    except (AuthError, CameraNotFound) as error:
+        build.index.update(key, status=PENDING)
+        return build.fail(error)
+    except (ClipUnavailable, RemoteError) as error:
+        build.index.update(key, status=FAILED, error=str(error))
+        with build.outcome.lock:
+            build.outcome.failed_clips += 1
+        log.warning("clip %s failed: %s (a rerun tries again)", path.name, error)
+        return None
+    except BaseException:
+        build.index.update(key, status=PENDING)
+        raise
+    build.index.update(key, status=COMPLETE, size=path.stat().st_size,
+                       video_secs=round(seconds, 3), error=None)
+    log.info("downloaded %s (%.1f s of video)", path.name, seconds)
+    return None
+
+
+def tasks(build: DayBuild) -> dict[str, Any]:
+    """The UniFi-specific task creators: scan, then one fetch task per clip."""
+    layout = build.layout
+
+    def task_scan() -> dict[str, Any]:
+        """Resolve the camera, list the day's events, write the clip index."""
+        return {
+            "actions": [(scan, [build])],
+            "targets": [str(layout.camera_json), str(layout.clip_index)],
+            "uptodate": [False],  # always asks the NVR; files change only with content
+            "clean": True,
+            "verbosity": 2,
+        }
+
+    @create_after(executed="scan")
+    def task_fetch() -> Iterator[dict[str, Any]]:
+        """Download each clip of the index (one task per clip)."""
+        if build.offline:
+            return
+        for entry in build.index.read():
+            path = layout.clip_path(entry["file_path"])
+            yield {
+                "name": path.stem,
+                "actions": [(fetch_clip, [build, entry])],
+                "targets": [str(path)],
+                "uptodate": [True],  # done once the clip exists: it never changes
+                "clean": True,
+                "verbosity": 2,
+            }
+
+    return {"task_scan": task_scan, "task_fetch": task_fetch}
