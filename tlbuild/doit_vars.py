@@ -16,9 +16,11 @@ INSPECTING = {"list", "info", "help", "clean", "forget", "ignore", "dumpdb", "st
 
 
 def _doit_command(argv: list[str]) -> str:
+    # Option values (e.g. -f dodo.py) make "first positional" unreliable: look for
+    # the first known command word instead.
     for arg in argv[1:]:
-        if not arg.startswith("-") and "=" not in arg:
-            return arg if arg in INSPECTING else "run"
+        if arg == "run" or arg in INSPECTING:
+            return arg
     return "run"
 
 

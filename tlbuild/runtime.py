@@ -26,13 +26,29 @@ def install_signal_handlers() -> None:
         signal.signal(signal.SIGINT, _stop)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (doit and test runners swap it)."""
+
+    _tlbuild_console = True
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_console_logging(verbose: bool = False, quiet: bool = False) -> None:
     root = logging.getLogger("tlbuild")
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     if not any(getattr(h, "_tlbuild_console", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(CONSOLE_FORMAT))
-        handler._tlbuild_console = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     for handler in root.handlers:
         if getattr(handler, "_tlbuild_console", False):

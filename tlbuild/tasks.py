@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from doit.exceptions import TaskFailed
+from doit import create_after
 from doit.tools import config_changed
 
 from . import __version__
@@ -21,6 +22,7 @@ from .clipindex import COMPLETE, FAILED, clip_key, sort_key
 from .errors import MediaError, TlbuildError
 from .files import (commit_partial, partial_path, read_json, write_bytes_if_changed,
                     write_json_if_changed)
+from .reporter import TlbuildReporter
 from .media import ffmpeg_version, probe, render_argv, run_ffmpeg, speed_text
 
 log = logging.getLogger("tlbuild")
@@ -36,8 +38,8 @@ def concat_line(path: str) -> str:
 def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
     """Complete clips that are on disk and read as video, in (start, end, id) order.
 
-    A clip that no longer probes as video is marked failed and removed, so the next
-    run downloads it again.
+    A clip that no longer probes as video is marked failed and left out; the next
+    scan deletes it so that it is downloaded again (doit needs file deps to stay).
     """
     clips = []
     for entry in sorted(build.index.read(), key=sort_key):
@@ -48,8 +50,7 @@ def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
             try:
                 seconds = probe(path).duration
             except (MediaError, FileNotFoundError) as error:
-                log.warning("dropping clip %s: %s", path.name, error)
-                path.unlink(missing_ok=True)
+                log.warning("leaving out clip %s: %s", path.name, error)
                 build.index.update(clip_key(entry), status=FAILED, error=str(error),
                                    size=None, video_secs=None)
                 continue
@@ -58,6 +59,15 @@ def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
                                video_secs=entry["video_secs"])
         clips.append(entry)
     return clips
+
+
+def complete_clip_paths(build: DayBuild) -> list[Any]:
+    paths = []
+    for entry in build.index.read():
+        path = build.layout.clip_path(entry["file_path"])
+        if entry.get("status") == COMPLETE and path.is_file():
+            paths.append(path)
+    return paths
 
 
 def _size(path) -> int | None:
@@ -184,15 +194,19 @@ def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
 def day_tasks(build: DayBuild) -> dict[str, Any]:
     layout, settings = build.layout, build.settings.render
 
+    @create_after(executed="fetch", target_regex=r".*concat\.txt$")
     def task_manifest() -> dict[str, Any]:
         """Write concat.txt: the complete clips in time order."""
+        # Created after the downloads, so the finished clips are file deps: a clip
+        # changed or damaged on disk is probed again.
+        clips = [str(path) for path in complete_clip_paths(build)]
         return {"actions": [(write_manifest, [build])], "task_dep": ["fetch"],
-                "file_dep": [str(layout.clip_index)], "targets": [str(layout.concat)],
-                "clean": True, "verbosity": 2}
+                "file_dep": [str(layout.clip_index), *clips],
+                "targets": [str(layout.concat)], "clean": True, "verbosity": 2}
 
     def task_speed() -> dict[str, Any]:
         """Write day.json: footage measured from the files, and the speed factor."""
-        return {"actions": [(write_day, [build])],
+        return {"actions": [(write_day, [build])], "task_dep": ["manifest"],
                 "file_dep": [str(layout.concat), str(layout.clip_index)],
                 "targets": [str(layout.day_json)],
                 "uptodate": [config_changed({"target": settings.target})],
@@ -238,5 +252,6 @@ def namespace(build: DayBuild) -> dict[str, Any]:
         "par_type": "thread",
         "default_tasks": DEFAULT_TASKS,
         "verbosity": 2,
+        "reporter": TlbuildReporter,
     }
     return names

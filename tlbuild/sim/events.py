@@ -28,7 +28,10 @@ def event(eid: str, kind: str, camera: str | None, start: int, end: int | None,
 
 def day_events(camera_id: str, other_camera: str, date: dt.date, zone: str,
                count: int, seed: int = 1) -> list[dict[str, Any]]:
-    """About `count` motion events (plus smart detections) for one local day."""
+    """About `count` motion events (plus smart detections) for one local day; none
+    at all when `count` is 0."""
+    if count == 0:
+        return []
     tz = ZoneInfo(zone)
     day_start = int(dt.datetime.combine(date, dt.time(), tzinfo=tz).timestamp() * 1000)
     day_end = int(dt.datetime.combine(date + dt.timedelta(days=1), dt.time(),

@@ -84,7 +84,7 @@ class NvrState:
     ignore_camera_filter: bool = True
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
-    log: list[tuple[str, str, int]] = field(default_factory=list)
+    log: list[tuple[str, str, int, str]] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _days: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -124,15 +124,23 @@ class NvrState:
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         with self.lock:
-            return sum(1 for _, path, code in self.log
+            return sum(1 for _, path, code, _ in self.log
                        if path == endpoint and (status is None or code == status))
+
+    def exports(self, status: int = 200) -> list[dict[str, str]]:
+        """The query of each export answered with `status`, in order."""
+        with self.lock:
+            return [{k: v[0] for k, v in parse_qs(query).items()}
+                    for _, path, code, query in self.log
+                    if path == "export" and code == status]
 
 
 def make_handler(state: NvrState) -> type[QuietHandler]:
     class Handler(QuietHandler):
         def _record(self, endpoint: str, status: int) -> None:
             with state.lock:
-                state.log.append((self.command, endpoint, status))
+                state.log.append((self.command, endpoint, status,
+                                  urlsplit(self.path).query))
 
         def _json(self, endpoint: str, status: int, payload: Any,
                   headers: dict[str, str] | None = None) -> None:

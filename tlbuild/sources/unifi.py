@@ -98,7 +98,8 @@ def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
               root: Path) -> list[dict[str, Any]]:
     """Carry download state from the previous index into the new one.
 
-    A clip on disk is complete; a stale `in_progress` becomes pending. A finished clip
+    A clip on disk is complete, unless the manifest found it corrupt (failed): then
+    it is deleted to be fetched again. A stale `in_progress` becomes pending. A finished clip
     that the NVR no longer lists (retention) is kept unless a new clip overlaps it,
     so rebuilding an old day never loses footage and never shows any twice.
     """
@@ -107,7 +108,10 @@ def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
     result = []
     for entry in new:
         before = old.get(clip_key(entry), {})
-        if (root / entry["file_path"]).is_file():
+        path = root / entry["file_path"]
+        if before.get("status") == FAILED and path.is_file():
+            path.unlink()  # found corrupt by the manifest: download it again
+        if path.is_file():
             keep = {k: before[k] for k in ("size", "video_secs") if k in before}
             result.append({**entry, **keep, "status": COMPLETE})
         elif before.get("status") == FAILED:

@@ -88,8 +88,9 @@ class ProtectClient:
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         headers = {"X-CSRF-Token": self._csrf} if self._csrf else {}
         try:
+            # verify per request: REQUESTS_CA_BUNDLE would override session.verify
             return self.session.request(method, url, headers=headers, timeout=TIMEOUT,
-                                        **kwargs)
+                                        verify=self.session.verify, **kwargs)
         except requests.exceptions.SSLError:
             raise RemoteError(tls_rejected_message(self.host)) from None
 

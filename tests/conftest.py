@@ -1,0 +1,107 @@
+"""Shared fixtures: a simulated NVR on 127.0.0.1 and a helper that runs `tlbuild`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tlbuild.cli import main
+from tlbuild.sim.clips import ClipSpec
+from tlbuild.sim.unifi import SimulatedNvr
+
+PASSWORD = "Xq7-unique-pa55word-4242"
+USER = "protect-api"
+CAMERA = "Demo Driveway"
+DATE = "2024-01-15"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("clip-cache")
+
+
+@pytest.fixture
+def make_nvr(clip_cache):
+    started = []
+
+    def make(**options) -> SimulatedNvr:
+        options.setdefault("clip", ClipSpec(160, 90, 5))
+        options.setdefault("events_per_day", 6)
+        nvr = SimulatedNvr({USER: PASSWORD}, clip_cache=clip_cache, **options).start()
+        started.append(nvr)
+        return nvr
+
+    yield make
+    for nvr in started:
+        nvr.stop()
+
+
+@pytest.fixture
+def nvr(make_nvr) -> SimulatedNvr:
+    return make_nvr()
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch, clip_cache):
+    monkeypatch.setenv("UPVS_PASSWORD", PASSWORD)
+    monkeypatch.setenv("TLBUILD_SIM_CACHE", str(clip_cache))
+    for name in ("UPVS_HOST", "UPVS_USERNAME", "TLBUILD_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class Day:
+    """The output tree of one camera-day, read back for assertions."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def json(self, relative: str):
+        return json.loads((self.root / relative).read_text())
+
+    @property
+    def index(self) -> list[dict]:
+        return self.json("manifests/clip_index.json")
+
+    @property
+    def day(self) -> dict:
+        return self.json("metadata/day.json")
+
+    def clips(self) -> list[Path]:
+        return sorted((self.root / "clips").rglob("clip_*.mp4"))
+
+    def timelapse(self, camera: str = CAMERA, date: str = DATE) -> Path:
+        return self.root / "timelapse" / f"{camera.replace(' ', '_')}_{date}_timelapse.mp4"
+
+
+@pytest.fixture
+def out(tmp_path) -> Day:
+    return Day(tmp_path / "out")
+
+
+@pytest.fixture
+def tlbuild(nvr, out):
+    """Run the real CLI in-process in direct mode against the simulated NVR."""
+
+    def run(*args: str, command: str = "run", date: str = DATE, camera: str = CAMERA,
+            target_nvr: SimulatedNvr | None = None) -> int:
+        base = ["--host", (target_nvr or nvr).url, "--username", USER, "--camera", camera,
+                "--out", str(out.root), command, "--date", date]
+        if command in ("run", "render"):
+            base += ["--fps", "5", "--preset", "ultrafast", "--target", "10"]
+        return main(base + list(args))
+
+    return run
+
+
+def run_cli_subprocess(args: list[str], **kwargs) -> subprocess.Popen:
+    """Start `python -m tlbuild.cli` as a real process (for signal tests)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tlbuild.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kwargs)

@@ -1,0 +1,229 @@
+"""`tlbuild`: the spec's command line, driving the same doit task graph as dodo.py.
+
+Two ways to name a camera:
+  * direct: --host (or UPVS_HOST) with --camera as the Protect camera id or name and
+    --out as the root of the output tree for that camera-day;
+  * config: without --host, --camera names a camera of the config file
+    (--config, TLBUILD_CONFIG or config/tlbuild.toml), built under <out>/<camera>/<date>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from doit.cmd_base import ModuleTaskLoader
+from doit.doit_cmd import DoitMain
+
+from . import __version__
+from .build import DayBuild, parse_date
+from .clipindex import FAILED
+from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRESETS,
+                     load_config, validate_host, validate_render, with_overrides)
+from .errors import ConfigError, TlbuildError, UsageError
+from .runtime import install_signal_handlers, setup_console_logging
+from .tasks import DEFAULT_TASKS, namespace
+
+log = logging.getLogger("tlbuild")
+
+EXIT_CODES = """exit codes:
+  0    done
+  1    timelapse built, but some clips failed (a rerun retries them)
+  2    usage or configuration error (found before any request)
+  3    authentication failed
+  4    camera not found or ambiguous
+  5    any other failure (NVR unreachable, TLS rejected, ffmpeg failed)
+  130  interrupted (Ctrl-C or SIGTERM); finished work is kept, rerun to continue
+"""
+
+COMMAND_TASKS = {
+    "scan": ["scan"],
+    "fetch": ["fetch"],
+    "render": ["render", "verify"],
+    "run": DEFAULT_TASKS,
+}
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Global flags, accepted before or after the command."""
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("connection and output")
+    group.add_argument("--host", default=default,
+                       help="UniFi Protect URL, e.g. https://192.168.1.1 (env UPVS_HOST); "
+                            "without it, --camera names a camera of the config file")
+    group.add_argument("--username", default=default, help="local UniFi OS account "
+                       "(env UPVS_USERNAME)")
+    group.add_argument("--password", default=default,
+                       help="password (env UPVS_PASSWORD; prefer it or --password-file: "
+                            "command lines are visible to other users)")
+    group.add_argument("--password-file", default=default, type=Path,
+                       help="file holding the password")
+    group.add_argument("--camera", default=default,
+                       help="Protect camera id or name (direct), or config camera name")
+    group.add_argument("--out", default=default, type=Path,
+                       help="output root (direct: of this camera-day; config: replaces "
+                            "the config's `out`)")
+    group.add_argument("--config", default=default, type=Path,
+                       help="config file (default: $TLBUILD_CONFIG or "
+                            "config/tlbuild.toml)")
+    group.add_argument("--tls-insecure", action="store_true", default=default,
+                       help="skip TLS certificate verification (warned on every run)")
+    group.add_argument("--direct-api", action="store_true", default=default,
+                       help="use /api paths (a bare NVR, not a UniFi OS console)")
+    group.add_argument("--verbose", action="store_true", default=default,
+                       help="debug logging")
+    group.add_argument("--quiet", action="store_true", default=default,
+                       help="warnings and errors only")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlbuild", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Build one timelapse video per camera per day from UniFi Protect "
+                    "event clips. Reruns do only what is missing.",
+        epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=f"tlbuild {__version__}")
+    _global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    helps = {"scan": "list the day's events into manifests/clip_index.json",
+             "fetch": "download the clips of the clip index (scans first)",
+             "render": "render the timelapse from the clips already downloaded "
+                       "(no network)",
+             "run": "the full pipeline: scan, fetch, render, verify"}
+    for name, text in helps.items():
+        sub = commands.add_parser(name, help=text, description=text,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  epilog=EXIT_CODES)
+        sub.add_argument("--date", required=True, help="the day, YYYY-MM-DD (local time "
+                         "of the NVR unless the config sets `timezone`)")
+        if name in ("scan", "fetch", "run"):
+            sub.add_argument("--no-merge", action="store_true", default=None,
+                             help="one clip per event instead of merging overlaps")
+        if name in ("fetch", "run"):
+            sub.add_argument("--workers", type=_positive_int,
+                             help="parallel downloads (default 4)")
+            sub.add_argument("--retries", type=_positive_int,
+                             help="attempts per request (default 3)")
+        if name in ("render", "run"):
+            sub.add_argument("--target", type=float, help="output seconds (default 600)")
+            sub.add_argument("--fps", type=int, help="output frame rate (default 30)")
+            sub.add_argument("--crf", type=int, help="x264 quality 0-51 (default 23)")
+            sub.add_argument("--preset", choices=X264_PRESETS,
+                             help="x264 preset (default medium)")
+        _global_options(sub, suppress=True)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values = {key: getattr(args, key, None) for key in
+              ("workers", "retries", "target", "fps", "crf", "preset")}
+    if getattr(args, "no_merge", None):
+        values["merge"] = False
+    if args.tls_insecure:
+        values["tls_insecure"] = True
+    if args.direct_api:
+        values["direct_api"] = True
+    return values
+
+
+def _direct_camera(args: argparse.Namespace, host: str) -> UnifiCamera:
+    username = args.username or os.environ.get("UPVS_USERNAME")
+    if not args.camera:
+        raise UsageError("--camera is required (Protect camera id or name)")
+    if not username:
+        raise UsageError("--username (or UPVS_USERNAME) is required")
+    if args.password:
+        password = SecretSource(value=Secret(args.password))
+    elif args.password_file:
+        password = SecretSource(file=args.password_file)
+    elif os.environ.get("UPVS_PASSWORD"):
+        password = SecretSource(env="UPVS_PASSWORD")
+    else:
+        raise UsageError("a password is required: --password-file, UPVS_PASSWORD or "
+                         "--password")
+    camera = UnifiCamera(name=args.camera, host=validate_host(host, "--host"),
+                         username=username, password=password, camera=args.camera,
+                         render=validate_render(RenderSettings(), "defaults"))
+    return with_overrides(camera, **_overrides(args))
+
+
+def prepare(args: argparse.Namespace) -> DayBuild:
+    """Everything checked before any request: date, camera, secret, settings."""
+    date = parse_date(args.date)
+    host = args.host or os.environ.get("UPVS_HOST")
+    if host:
+        camera = _direct_camera(args, host)
+        root = args.out or Path("out")
+    else:
+        if not args.camera:
+            raise UsageError("--camera is required: a camera of the config file, or use "
+                             "--host for a direct connection")
+        config = load_config(args.config)
+        camera = with_overrides(config.camera(args.camera), **_overrides(args))
+        root = (args.out or config.out) / camera.name / date.isoformat()
+    return DayBuild(camera, date, root.absolute(), offline=args.command == "render")
+
+
+def run(args: argparse.Namespace) -> int:
+    build = prepare(args)
+    handler = build.start_log()
+    try:
+        tasks = COMMAND_TASKS[args.command]
+        doit_args = ["run", *tasks]
+        if args.quiet:
+            doit_args[1:1] = ["--reporter", "zero"]
+        result = DoitMain(ModuleTaskLoader(namespace(build))).run(doit_args)
+    finally:
+        logging.getLogger("tlbuild").removeHandler(handler)
+        handler.close()
+    return exit_code(build, result, args.command)
+
+
+def exit_code(build: DayBuild, doit_result: int, command: str) -> int:
+    if build.outcome.fatal is not None:
+        return build.outcome.fatal.exit_code
+    if doit_result != 0:
+        return 5
+    failed = sum(entry.get("status") == FAILED for entry in build.index.read())
+    if failed and command in ("fetch", "run"):
+        log.warning("%d clip(s) failed; rerun the same command to retry them", failed)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for key in ("host", "username", "password", "password_file", "camera", "out",
+                "config", "tls_insecure", "direct_api", "verbose", "quiet"):
+        if not hasattr(args, key):
+            setattr(args, key, None)
+    setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))
+    install_signal_handlers()
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("tlbuild: interrupted; finished work is kept, rerun to continue",
+              file=sys.stderr)
+        return 130
+    except ConfigError as error:
+        print(f"tlbuild: config error: {error}", file=sys.stderr)
+        return error.exit_code
+    except TlbuildError as error:
+        print(f"tlbuild: error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
