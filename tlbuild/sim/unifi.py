@@ -12,6 +12,7 @@ Run by hand:  python -m tlbuild.sim.unifi --username admin --password-env PW
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
 import json
 import math
@@ -32,6 +33,7 @@ from .server import LoopbackServer, QuietHandler
 
 PREFIXES = ("/proxy/protect/api/", "/api/")
 EVENT_TYPES_ALL = ("motion", "smartDetectZone", "smartDetectLine", "sensorMotion")
+MAX_EVENT_MS = 86_400_000  # no generated event is longer than a day
 
 
 @dataclass
@@ -88,6 +90,8 @@ class NvrState:
     sessions: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _days: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    _sorted: list[dict[str, Any]] | None = None
+    _starts: list[int] = field(default_factory=list)
 
     def take_fault(self, endpoint: str) -> Fault | None:
         with self.lock:
@@ -97,30 +101,43 @@ class NvrState:
                     return fault
         return None
 
-    def events_between(self, start: int, end: int) -> list[dict[str, Any]]:
-        """Every generated event overlapping [start, end], for all cameras."""
+    def _ensure_days(self, start: int, end: int) -> None:
+        """Generate (once) the events of every local day around [start, end]."""
         from zoneinfo import ZoneInfo
         tz = ZoneInfo(self.timezone)
-        first = dt.datetime.fromtimestamp(start / 1000, tz).date() - dt.timedelta(days=1)
+        day = dt.datetime.fromtimestamp(start / 1000, tz).date() - dt.timedelta(days=1)
         last = dt.datetime.fromtimestamp(end / 1000, tz).date() + dt.timedelta(days=1)
-        found: dict[str, dict[str, Any]] = {}
-        day = first
-        while day <= last:
-            for camera in self.cameras:
-                key = (camera.id, day.isoformat())
-                with self.lock:
+        with self.lock:
+            while day <= last:
+                for camera in self.cameras:
+                    key = (camera.id, day.isoformat())
                     if key not in self._days:
-                        self._days[key] = day_events(
-                            camera.id, self.cameras[-1].id if camera is self.cameras[0]
-                            else self.cameras[0].id, day, self.timezone,
-                            self.events_per_day, self.seed)
-                for item in self._days[key]:
-                    found.setdefault(item["id"], item)
-            day += dt.timedelta(days=1)
-        for item in self.extra_events:
-            found.setdefault(item["id"], item)
-        return [e for e in found.values()
-                if e["start"] <= end and (e["end"] is None or e["end"] >= start)]
+                        other = self.cameras[-1] if camera is self.cameras[0] \
+                            else self.cameras[0]
+                        self._days[key] = day_events(camera.id, other.id, day,
+                                                     self.timezone, self.events_per_day,
+                                                     self.seed)
+                        self._sorted = None
+                day += dt.timedelta(days=1)
+            if self._sorted is None:
+                unique = {e["id"]: e for events in self._days.values() for e in events}
+                unique.update({e["id"]: e for e in self.extra_events})
+                self._sorted = sorted(unique.values(), key=lambda e: (e["start"], e["id"]))
+                self._starts = [e["start"] for e in self._sorted]
+
+    def events_between(self, start: int, end: int, types: list[str] | None = None,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+        """Events overlapping [start, end] in start order (at most `limit`)."""
+        self._ensure_days(start, end)
+        found = []
+        first = bisect.bisect_left(self._starts, start - MAX_EVENT_MS)
+        for item in self._sorted[first:]:
+            if item["start"] > end or (limit is not None and len(found) >= limit):
+                break
+            if ((item["end"] is None or item["end"] >= start)
+                    and (types is None or item["type"] in types)):
+                found.append(item)
+        return found
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         with self.lock:
@@ -220,12 +237,14 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             limit = int(query.get("limit", ["100"])[0])
             if types:
                 start, end = int(query["start"][0]), int(query["end"][0])
-                found = [e for e in state.events_between(start, end) if e["type"] in types]
             else:  # without types the server ignores start/end
-                found = state.events_between(0, 2**62)
+                start, end, types = 0, 2**62, list(EVENT_TYPES_ALL)
             if "cameras" in query and not state.ignore_camera_filter:
-                found = [e for e in found if e["camera"] in query["cameras"]]
-            page = sorted(found, key=lambda e: (e["start"], e["id"]))[:limit]
+                found = [e for e in state.events_between(start, end, types)
+                         if e["camera"] in query["cameras"]][:limit]
+            else:
+                found = state.events_between(start, end, types, limit)
+            page = list(found)
             random.Random(len(page)).shuffle(page)  # pages are not guaranteed sorted
             return page
 

@@ -1,0 +1,91 @@
+"""Benchmark one simulated UniFi day of 500+ clips; prints figures and ratios.
+
+    python bench/bench_unifi.py [--events 800] [--size 320x180] [--fps 10]
+
+Every ratio compares two runs made in this same process on this machine:
+  * no-op rerun wall time / tool start-up time (`tlbuild --version`);
+  * tlbuild's render / the spec's plain ffmpeg command on the same concat.txt;
+  * download throughput from the simulator (MB/s) during `tlbuild fetch`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tlbuild.media import ffmpeg_exe
+from tlbuild.sim.clips import ClipSpec
+from tlbuild.sim.unifi import SimulatedNvr
+
+USER, PASSWORD, CAMERA, DATE = "bench", "bench-password", "Demo Driveway", "2024-01-15"
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=800, help="motion events in the day")
+    parser.add_argument("--size", default="320x180")
+    parser.add_argument("--fps", type=int, default=10)
+    args = parser.parse_args()
+    width, height = map(int, args.size.split("x"))
+
+    work = Path(tempfile.mkdtemp(prefix="tlbuild-bench-"))
+    env = {**os.environ, "UPVS_PASSWORD": PASSWORD, "TLBUILD_SIM_CACHE": str(work / "cache")}
+    nvr = SimulatedNvr({USER: PASSWORD}, clip=ClipSpec(width, height, args.fps),
+                       events_per_day=args.events, clip_cache=work / "cache").start()
+    out = work / "out"
+    cli = [sys.executable, "-m", "tlbuild.cli", "--host", nvr.url, "--username", USER,
+           "--camera", CAMERA, "--out", str(out), "--quiet"]
+    render_flags = ["--fps", "30", "--crf", "23", "--preset", "medium", "--target", "600"]
+
+    startup = statistics.median(timed([sys.executable, "-m", "tlbuild.cli", "--version"],
+                                      env) for _ in range(5))
+    timed(cli + ["scan", "--date", DATE], env)
+    clips = len(json.loads((out / "manifests/clip_index.json").read_text()))
+    # warm the simulator's clip cache, so the fetch measures transfer, not generation
+    for entry in json.loads((out / "manifests/clip_index.json").read_text()):
+        from tlbuild.sim.clips import make_clip
+        make_clip(nvr.state.clip, max(1, -(-entry["duration_ms"] // 1000)), work / "cache")
+
+    fetch = timed(cli + ["fetch", "--date", DATE, "--workers", "4"], env)
+    clip_bytes = sum(p.stat().st_size for p in (out / "clips").rglob("*.mp4"))
+    render = timed(cli + ["render", "--date", DATE, *render_flags], env)
+    noop = statistics.median(timed(cli + ["run", "--date", DATE, *render_flags], env)
+                             for _ in range(3))
+
+    day = json.loads((out / "metadata/day.json").read_text())
+    spec_cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-f", "concat", "-safe", "0",
+                "-i", str(out / "manifests/concat.txt"), "-vf",
+                f"setpts=PTS/{day['speed_factor']}", "-r", "30", "-c:v", "libx264",
+                "-crf", "23", "-preset", "medium", "-pix_fmt", "yuv420p", "-an", "-y",
+                str(work / "spec.mp4")]
+    spec = timed(spec_cmd, env)
+    nvr.stop()
+
+    print(f"clips: {clips} ({day['total_duration_secs']:.0f} s of {width}x{height} "
+          f"@{args.fps} fps footage, speed {day['speed_factor']}x)")
+    print(f"start-up (tlbuild --version):  {startup:.3f} s")
+    print(f"no-op rerun of {clips} clips:   {noop:.3f} s  = {noop / startup:.1f}x start-up")
+    print(f"fetch: {clip_bytes / 1e6:.1f} MB in {fetch:.2f} s = "
+          f"{clip_bytes / 1e6 / fetch:.1f} MB/s (4 workers, loopback)")
+    print(f"render: tlbuild {render:.2f} s vs spec command {spec:.2f} s = "
+          f"{render / spec:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
