@@ -134,3 +134,37 @@ def test_password_never_written_or_printed(nvr, tlbuild, out, capfd, monkeypatch
     assert any(p.name.endswith(".sqlite3") for p in files)
     for path in files:
         assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_403_during_fetch_stops_the_run_with_exit_3(nvr, tlbuild, out, capsys):
+    nvr.fault("export", "status", times=1, status=403)
+    assert tlbuild("--workers", "1") == 3
+    assert "denied access" in capsys.readouterr().err
+    assert not out.timelapse().exists()
+    assert tlbuild() == 0  # the rerun continues
+
+
+def test_full_disk_fails_cleanly_and_the_rerun_continues(nvr, out):
+    import resource
+    import signal
+
+    from conftest import run_cli_subprocess
+
+    def small_disk():  # writes past 40 kB fail with EFBIG, like a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    args = ["--host", nvr.url, "--username", USER, "--camera", CAMERA, "--out",
+            str(out.root), "run", "--date", "2024-01-15", "--workers", "1", "--fps", "5",
+            "--preset", "ultrafast", "--target", "10"]
+    process = run_cli_subprocess(args, preexec_fn=small_disk)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 5, err
+    assert "cannot write" in err and "Traceback" not in err
+    assert not list(out.root.rglob("*.partial"))
+    for clip in out.clips():
+        probe(clip)
+    again = run_cli_subprocess(args)
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert len(out.clips()) == len(out.index)

@@ -8,17 +8,18 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
 
 from .clipindex import ClipIndex
 from .config import SIMULATOR_HOST, Secret, UnifiCamera
-from .errors import TlbuildError, UsageError
+from .errors import StorageError, TlbuildError, UsageError
 from .files import read_json
 from .layout import DayLayout
 
 log = logging.getLogger("tlbuild")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(message)s"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s: %(message)s"
 
 
 def parse_date(text: str | None) -> dt.date:
@@ -85,6 +86,22 @@ class DayBuild:
         self.outcome.record_fatal(error)
         log.error("%s", error)
         return TaskFailed(str(error))
+
+    def action(self, task: str, function: Callable[..., Any], *args: Any
+               ) -> tuple[Callable[..., Any], list[Any]]:
+        """A doit action that logs under the task's name and turns errors into clean
+        doit failures (no traceback, no secret) that decide the exit code."""
+        def run() -> Any:
+            threading.current_thread().name = task
+            try:
+                return function(self, *args)
+            except TlbuildError as error:
+                return self.fail(error)
+            except OSError as error:
+                where = f" {error.filename}" if error.filename else ""
+                return self.fail(StorageError(f"cannot write{where}: "
+                                              f"{error.strerror or error}"))
+        return (run, [])
 
     def camera_id(self) -> str:
         """The Protect id resolved by the scan (metadata/camera.json)."""

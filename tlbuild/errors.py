@@ -35,5 +35,11 @@ class MediaError(TlbuildError):
     exit_code = 5
 
 
+class StorageError(TlbuildError):
+    """Writing a file failed: disk full, permissions, a vanished folder."""
+
+    exit_code = 5
+
+
 class Interrupted(TlbuildError):
     exit_code = 130

@@ -9,7 +9,6 @@ leaves everything downstream up to date.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from doit.exceptions import TaskFailed
@@ -19,7 +18,7 @@ from doit.tools import config_changed
 from . import __version__
 from .build import DayBuild
 from .clipindex import COMPLETE, FAILED, clip_key, sort_key
-from .errors import MediaError, TlbuildError
+from .errors import MediaError
 from .files import (commit_partial, partial_path, read_json, write_bytes_if_changed,
                     write_json_if_changed)
 from .reporter import TlbuildReporter
@@ -89,12 +88,17 @@ def compute_speed(total_secs: float, target_secs: float) -> float:
     return min(max(total_secs / target_secs, MIN_SPEED), MAX_SPEED)
 
 
+def concat_entries(build: DayBuild) -> tuple[list[str], list[dict[str, Any]]]:
+    """The lines of concat.txt, and the index entries they name (in that order)."""
+    by_line = {concat_line(str(build.layout.clip_path(entry["file_path"]))).rstrip("\n"):
+               entry for entry in build.index.read()}
+    lines = build.layout.concat.read_text().splitlines()
+    return lines, [by_line[line] for line in lines if line in by_line]
+
+
 def write_day(build: DayBuild) -> None:
     entries = build.index.read()
-    included = {line for line in build.layout.concat.read_text().splitlines()}
-    clips = [entry for entry in entries
-             if concat_line(str(build.layout.clip_path(entry["file_path"]))).rstrip("\n")
-             in included]
+    _, clips = concat_entries(build)
     total = round(sum(entry.get("video_secs", 0.0) for entry in clips), 3)
     target = build.settings.render.target
     speed = compute_speed(total, target)
@@ -133,12 +137,8 @@ def render(build: DayBuild) -> TaskFailed | None:
     try:
         run_ffmpeg(argv, day["output_duration_secs"], f"render {output.name}")
         commit_partial(partial, output)
-    except TlbuildError as error:
+    finally:
         partial.unlink(missing_ok=True)
-        return build.fail(error)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     return None
 
 
@@ -156,20 +156,14 @@ def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
     day = read_json(layout.day_json, {})
     if not day.get("valid_clips"):
         return {"output": None}
-    entries = build.index.read()
-    lines = layout.concat.read_text().splitlines()
-    expected = [concat_line(str(layout.clip_path(entry["file_path"]))).rstrip("\n")
-                for entry in sorted(entries, key=sort_key)
-                if concat_line(str(layout.clip_path(entry["file_path"]))).rstrip("\n")
-                in set(lines)]
-    clip_paths = [layout.clip_path(entry["file_path"]) for entry in entries
-                  if concat_line(str(layout.clip_path(entry["file_path"]))).rstrip("\n")
-                  in set(lines)]
+    lines, included = concat_entries(build)
+    paths = [layout.clip_path(entry["file_path"]) for entry in included]
     checks = {
-        "clips_exist": all(p.is_file() and p.stat().st_size > 0 for p in clip_paths),
+        "clips_exist": len(included) == len(lines)
+                       and all(p.is_file() and p.stat().st_size > 0 for p in paths),
         "clip_count": day["valid_clips"] == day["total_clips"] - day["failed_clips"]
                       == len(lines),
-        "concat_order": lines == expected,
+        "concat_order": [sort_key(e) for e in included] == sorted(map(sort_key, included)),
         "output_exists": layout.timelapse.is_file() and layout.timelapse.stat().st_size > 0,
     }
     wanted = min(day["total_duration_secs"], day["target_secs"])
@@ -200,13 +194,13 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
         # Created after the downloads, so the finished clips are file deps: a clip
         # changed or damaged on disk is probed again.
         clips = [str(path) for path in complete_clip_paths(build)]
-        return {"actions": [(write_manifest, [build])], "task_dep": ["fetch"],
+        return {"actions": [build.action("manifest", write_manifest)], "task_dep": ["fetch"],
                 "file_dep": [str(layout.clip_index), *clips],
                 "targets": [str(layout.concat)], "clean": True, "verbosity": 2}
 
     def task_speed() -> dict[str, Any]:
         """Write day.json: footage measured from the files, and the speed factor."""
-        return {"actions": [(write_day, [build])], "task_dep": ["manifest"],
+        return {"actions": [build.action("speed", write_day)], "task_dep": ["manifest"],
                 "file_dep": [str(layout.concat), str(layout.clip_index)],
                 "targets": [str(layout.day_json)],
                 "uptodate": [config_changed({"target": settings.target})],
@@ -214,7 +208,7 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
 
     def task_render() -> dict[str, Any]:
         """Render the timelapse MP4 (runs only when its inputs or settings change)."""
-        return {"actions": [(render, [build])],
+        return {"actions": [build.action("render", render)],
                 "file_dep": [str(layout.concat), str(layout.day_json)],
                 "targets": [str(layout.timelapse)],
                 "uptodate": [config_changed({"fps": settings.fps, "crf": settings.crf,
@@ -226,7 +220,7 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
         """Check the clips, the order and the output duration (spec section 10)."""
         def unchanged(task: Any, values: dict[str, Any]) -> bool:
             return values.get("output", "") == output_stamp(build)
-        return {"actions": [(verify, [build])], "task_dep": ["render"],
+        return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json), str(layout.concat)],
                 "targets": [str(layout.verify_json)], "uptodate": [unchanged],
                 "clean": True, "verbosity": 2}

@@ -13,7 +13,7 @@ from doit.exceptions import TaskFailed
 
 from ..build import DayBuild
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
-from ..errors import AuthError, CameraNotFound, RemoteError, TlbuildError, UsageError
+from ..errors import CameraNotFound, RemoteError, UsageError
 from ..files import remove_stale_partials, safe_name, write_json_if_changed
 from .unifi_client import EVENT_TYPES, ClipUnavailable
 
@@ -147,6 +147,7 @@ def camera_record(camera: dict[str, Any], nvr: dict[str, Any], date: dt.date, zo
 # --- tasks ---------------------------------------------------------------------------
 
 def scan(build: DayBuild) -> TaskFailed | None:
+    """Resolve the camera and the day, list its events, write the clip index."""
     layout = build.layout
     if build.offline:
         if not layout.clip_index.exists():
@@ -154,16 +155,13 @@ def scan(build: DayBuild) -> TaskFailed | None:
                                              "scan (or a full build) online first"))
         log.info("offline: using the existing clip index")
         return None
-    try:
-        client = build.client()
-        boot = client.bootstrap()
-        camera = resolve_camera(boot["cameras"], build.settings.camera)
-        nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
-        zone = build.settings.timezone or nvr.get("timezone") or "UTC"
-        window = day_window(build.date, zone)
-        events = client.events(camera["id"], *window)
-    except TlbuildError as error:
-        return build.fail(error)
+    client = build.client()
+    boot = client.bootstrap()
+    camera = resolve_camera(boot["cameras"], build.settings.camera)
+    nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
+    zone = build.settings.timezone or nvr.get("timezone") or "UTC"
+    window = day_window(build.date, zone)
+    events = client.events(camera["id"], *window)
     kept = day_events(events, camera["id"], *window)
     clip_dir = layout.clip_dir.relative_to(layout.root).as_posix()
     clips = [clip_entry(group, clip_dir)
@@ -185,6 +183,8 @@ def scan(build: DayBuild) -> TaskFailed | None:
 
 
 def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
+    """Download one clip. A clip the NVR cannot give is marked failed and the day goes
+    on; anything else (authentication, a full disk) stops the run."""
     if build.outcome.fatal is not None:
         return TaskFailed("run stopped")
     path = build.layout.clip_path(entry["file_path"])
@@ -193,9 +193,6 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
     try:
         seconds = build.client().export(build.camera_id(), entry["start_ms"],
                                         entry["end_ms"], 0, path)
-    except (AuthError, CameraNotFound) as error:
-        build.index.update(key, status=PENDING)
-        return build.fail(error)
     except (ClipUnavailable, RemoteError) as error:
         build.index.update(key, status=FAILED, error=str(error))
         with build.outcome.lock:
@@ -218,7 +215,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
     def task_scan() -> dict[str, Any]:
         """Resolve the camera, list the day's events, write the clip index."""
         return {
-            "actions": [(scan, [build])],
+            "actions": [build.action("scan", scan)],
             "targets": [str(layout.camera_json), str(layout.clip_index)],
             "uptodate": [False],  # always asks the NVR; files change only with content
             "clean": True,
@@ -234,7 +231,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             path = layout.clip_path(entry["file_path"])
             yield {
                 "name": path.stem,
-                "actions": [(fetch_clip, [build, entry])],
+                "actions": [build.action(f"fetch:{path.stem}", fetch_clip, entry)],
                 "targets": [str(path)],
                 "uptodate": [True],  # done once the clip exists: it never changes
                 "clean": True,
