@@ -17,6 +17,7 @@ from .config import SIMULATOR_HOST, Secret, UnifiCamera
 from .errors import StorageError, TlbuildError, UsageError
 from .files import read_json
 from .layout import DayLayout
+from .runtime import running_action
 
 log = logging.getLogger("tlbuild")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s: %(message)s"
@@ -62,6 +63,8 @@ class DayBuild:
             f"camera {settings.name!r}: password from {settings.password.describe()}")
         self.index = ClipIndex(self.layout.clip_index)
         self.outcome = Outcome()
+        self.quiet = False
+        self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._client = None
         self._client_lock = threading.Lock()
 
@@ -94,7 +97,8 @@ class DayBuild:
         def run() -> Any:
             threading.current_thread().name = task
             try:
-                return function(self, *args)
+                with running_action():
+                    return function(self, *args)
             except TlbuildError as error:
                 return self.fail(error)
             except OSError as error:
@@ -102,6 +106,9 @@ class DayBuild:
                 return self.fail(StorageError(f"cannot write{where}: "
                                               f"{error.strerror or error}"))
         return (run, [])
+
+    def count_bytes(self, size: int) -> None:
+        self.downloaded += size
 
     def camera_id(self) -> str:
         """The Protect id resolved by the scan (metadata/camera.json)."""

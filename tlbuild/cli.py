@@ -25,7 +25,8 @@ from .clipindex import FAILED
 from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRESETS,
                      load_config, validate_host, validate_render, with_overrides)
 from .errors import ConfigError, TlbuildError, UsageError
-from .runtime import install_signal_handlers, setup_console_logging
+from .runtime import (install_signal_handlers, setup_console_logging, wait_for_actions,
+                      wait_for_children)
 from .tasks import DEFAULT_TASKS, namespace
 
 log = logging.getLogger("tlbuild")
@@ -122,7 +123,43 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--preset", choices=X264_PRESETS,
                              help="x264 preset (default medium)")
         _global_options(sub, suppress=True)
+    _batch_commands(commands)
     return parser
+
+
+def _batch_commands(commands: Any) -> None:
+    batch = commands.add_parser(
+        "batch", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="build every (camera, date) shard of a range, each in its own process",
+        description="Build every (camera, date) of a range from the config file. Each "
+                    "shard has its own state and log; a failing shard does not stop the "
+                    "others. Exit 0 when all shards succeed, 1 when any failed, 130 "
+                    "when interrupted.",
+        epilog="array jobs: --shard K/N builds part K (0-based) of N of the sorted shard "
+               "list; with --shards N, K comes from SLURM_ARRAY_TASK_ID (minus "
+               "SLURM_ARRAY_TASK_MIN) or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
+    status = commands.add_parser(
+        "status", help="show per camera-day what is built, failed (and why) or missing",
+        description="Per camera-day: built, failed (with the reason) or missing, read "
+                    "from the output tree. Without dates: every day found on disk.")
+    for sub in (batch, status):
+        sub.add_argument("--camera", action="append", dest="cameras",
+                         help="config camera(s): repeat, separate with commas, or 'all' "
+                              "(default: all)")
+        sub.add_argument("--from", dest="first", help="first date, YYYY-MM-DD")
+        sub.add_argument("--to", dest="last", help="last date (default: --from)")
+        for flag in ("--config", "--out"):
+            sub.add_argument(flag, type=Path, default=argparse.SUPPRESS)
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS)
+        sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help="print only failed shards and the summary")
+    batch.add_argument("-j", "--jobs", type=_positive_int, default=1,
+                       help="shards built at the same time (default 1)")
+    batch.add_argument("--shard", help="build only part K of N, e.g. 0/4")
+    batch.add_argument("--shards", type=_positive_int,
+                       help="number of parts, with K from the array job's environment")
+    batch.add_argument("--dry-run", action="store_true",
+                       help="print the shards, one 'camera date' per line; build nothing")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -175,15 +212,58 @@ def prepare(args: argparse.Namespace) -> DayBuild:
     return DayBuild(camera, date, root.absolute(), offline=args.command == "render")
 
 
+def _batch_shards(args: argparse.Namespace, config: Any) -> list[Any]:
+    from .batch import all_shards, parse_cameras, parse_dates
+    cameras = parse_cameras(args.cameras or ([args.camera] if args.camera else ["all"]),
+                            config)
+    if not args.first:
+        raise UsageError("--from YYYY-MM-DD is required")
+    return all_shards(cameras, parse_dates(f"{args.first}..{args.last or args.first}"))
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from .batch import Batch, select_shards, shard_position
+    config = load_config(args.config)
+    shards = _batch_shards(args, config)
+    position = shard_position(args.shard, args.shards)
+    if position:
+        shards = select_shards(shards, *position)
+    if args.dry_run:
+        for shard in shards:
+            print(f"{shard.camera} {shard.date.isoformat()}")
+        return 0
+    batch = Batch(shards, config, args.out, args.jobs, bool(args.quiet))
+    result = DoitMain(ModuleTaskLoader(batch.namespace())).run(["run"])
+    return 0 if result == 0 else 1
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from .batch import Shard, day_status, known_dates, parse_cameras, shard_root
+    config = load_config(args.config)
+    cameras = parse_cameras(args.cameras or ["all"], config)
+    for camera in cameras:
+        if args.first:
+            dates = [s.date for s in _batch_shards(args, config) if s.camera == camera]
+        else:
+            dates = known_dates(config, args.out, camera)
+        for date in dates:
+            root = shard_root(config, args.out, Shard(camera, date))
+            state, detail = day_status(root, camera, date)
+            print(f"{camera:<16} {date.isoformat()}  {state:<8} {detail}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "batch":
+        return run_batch(args)
+    if args.command == "status":
+        return run_status(args)
     build = prepare(args)
     handler = build.start_log()
     try:
-        tasks = COMMAND_TASKS[args.command]
-        doit_args = ["run", *tasks]
-        if args.quiet:
-            doit_args[1:1] = ["--reporter", "zero"]
-        result = DoitMain(ModuleTaskLoader(namespace(build))).run(doit_args)
+        build.quiet = bool(args.quiet)
+        result = DoitMain(ModuleTaskLoader(namespace(build))).run(
+            ["run", *COMMAND_TASKS[args.command]])
     finally:
         logging.getLogger("tlbuild").removeHandler(handler)
         handler.close()
@@ -206,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for key in ("host", "username", "password", "password_file", "camera", "out",
-                "config", "tls_insecure", "direct_api", "verbose", "quiet"):
+                "config", "tls_insecure", "direct_api", "verbose", "quiet", "cameras"):
         if not hasattr(args, key):
             setattr(args, key, None)
     setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))
@@ -214,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
+        wait_for_actions()
+        wait_for_children()
         print("tlbuild: interrupted; finished work is kept, rerun to continue",
               file=sys.stderr)
         return 130

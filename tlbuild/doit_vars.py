@@ -1,4 +1,7 @@
-"""What dodo.py runs: turn `camera=`, `date=`, `config=`, `offline=` into tasks."""
+"""What dodo.py runs: turn `camera=`, `date=`, `config=`, `offline=` into tasks.
+
+One camera and one date build that camera-day; several cameras (`a,b` or `all`) or
+dates (`FIRST..LAST`, `d1,d2`) build a batch of shards, each in its own process."""
 
 from __future__ import annotations
 
@@ -40,6 +43,11 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
             raise UsageError("usage: doit camera=NAME date=YYYY-MM-DD [config=PATH]; "
                              f"cameras in {config.path}: "
                              f"{', '.join(sorted(config.cameras)) or 'none'}")
+        if camera == "all" or "," in camera or ".." in date or "," in date:
+            from .batch import Batch, all_shards, parse_cameras, parse_dates
+            shards = all_shards(parse_cameras(camera, config), parse_dates(date))
+            install_signal_handlers()
+            return Batch(shards, config).namespace()
         settings = config.camera(camera)
         day = parse_date(date)
         build = DayBuild(settings, day, config.out / settings.name / day.isoformat(),

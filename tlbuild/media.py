@@ -21,6 +21,7 @@ from typing import Any, Callable
 import jinja2
 
 from .errors import MediaError
+from .http import stop_requested
 
 log = logging.getLogger("tlbuild.media")
 
@@ -139,6 +140,8 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
         try:
             assert process.stdout is not None
             for line in process.stdout:
+                if stop_requested.is_set():
+                    raise KeyboardInterrupt
                 key, _, value = line.strip().partition("=")
                 if key == "out_time_us" and value.isdigit():
                     progress.update(int(value) / 1e6)

@@ -21,7 +21,7 @@ from .clipindex import COMPLETE, FAILED, clip_key, sort_key
 from .errors import MediaError
 from .files import (commit_partial, partial_path, read_json, write_bytes_if_changed,
                     write_json_if_changed)
-from .reporter import TlbuildReporter
+from .reporter import progress_reporter
 from .media import ffmpeg_version, probe, render_argv, run_ffmpeg, speed_text
 
 log = logging.getLogger("tlbuild")
@@ -117,6 +117,8 @@ def write_day(build: DayBuild) -> None:
         "target_secs": target,
         "output_duration_secs": round(total / speed, 3),
         "tool_version": __version__,
+        "ffmpeg_version": ffmpeg_version(),
+        "render": build.settings.render.as_dict(),
     })
 
 
@@ -203,7 +205,8 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
         return {"actions": [build.action("speed", write_day)], "task_dep": ["manifest"],
                 "file_dep": [str(layout.concat), str(layout.clip_index)],
                 "targets": [str(layout.day_json)],
-                "uptodate": [config_changed({"target": settings.target})],
+                "uptodate": [config_changed({"render": settings.as_dict(),
+                                             "ffmpeg": ffmpeg_version()})],
                 "clean": True, "verbosity": 2}
 
     def task_render() -> dict[str, Any]:
@@ -246,6 +249,7 @@ def namespace(build: DayBuild) -> dict[str, Any]:
         "par_type": "thread",
         "default_tasks": DEFAULT_TASKS,
         "verbosity": 2,
-        "reporter": TlbuildReporter,
+        "reporter": progress_reporter(f"{build.settings.name} {build.layout.day}",
+                                      lambda: build.downloaded, build.quiet),
     }
     return names

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from doit import create_after
 from doit.exceptions import TaskFailed
 
+from .. import __version__
 from ..build import DayBuild
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
 from ..errors import CameraNotFound, RemoteError, UsageError
@@ -141,6 +142,7 @@ def camera_record(camera: dict[str, Any], nvr: dict[str, Any], date: dt.date, zo
                 "timezone": nvr.get("timezone")},
         "day": {"date": date.isoformat(), "timezone": zone, "start_ms": window[0],
                 "end_ms": window[1], "hours": (window[1] - window[0]) / 3_600_000},
+        "tool_version": __version__,
     }
 
 
@@ -192,7 +194,7 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
     build.index.update(key, status=IN_PROGRESS)
     try:
         seconds = build.client().export(build.camera_id(), entry["start_ms"],
-                                        entry["end_ms"], 0, path)
+                                        entry["end_ms"], 0, path, build.count_bytes)
     except (ClipUnavailable, RemoteError) as error:
         build.index.update(key, status=FAILED, error=str(error))
         with build.outcome.lock:
@@ -204,7 +206,7 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
         raise
     build.index.update(key, status=COMPLETE, size=path.stat().st_size,
                        video_secs=round(seconds, 3), error=None)
-    log.info("downloaded %s (%.1f s of video)", path.name, seconds)
+    log.debug("downloaded %s (%.1f s of video)", path.name, seconds)
     return None
 
 

@@ -1,0 +1,238 @@
+"""Batches: every (camera, date) shard of a range, each built by its own process.
+
+A shard is one camera-day: it has its own doit state file and log, so shards never
+touch each other's state, one failing shard does not stop the others, and a shard
+can run anywhere, e.g. as one element of a SLURM job array or a Kubernetes Indexed
+Job. The batch itself is a small doit graph: one task per shard, then a summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from .build import parse_date
+from .clipindex import FAILED
+from .config import Config
+from .errors import UsageError
+from .files import read_json
+from .layout import DayLayout
+from .reporter import progress_reporter
+from .runtime import release, spawn
+
+log = logging.getLogger("tlbuild.batch")
+MAX_DAYS = 3700  # ten years: a typo in a range should not start a month-long batch
+
+
+@dataclass(frozen=True, order=True)
+class Shard:
+    camera: str
+    date: dt.date
+
+    def __str__(self) -> str:
+        return f"{self.camera} {self.date.isoformat()}"
+
+
+def parse_cameras(spec: str | list[str], config: Config) -> list[str]:
+    """`all`, or camera names separated by commas (or given as a list)."""
+    names = spec if isinstance(spec, list) else [spec]
+    wanted = [name.strip() for item in names for name in item.split(",") if name.strip()]
+    if not wanted:
+        raise UsageError("no camera given")
+    if "all" in wanted:
+        return sorted(config.cameras)
+    for name in wanted:
+        config.camera(name)  # unknown names are usage errors, before any work
+    return sorted(set(wanted))
+
+
+def parse_dates(spec: str) -> list[dt.date]:
+    """`YYYY-MM-DD`, a range `FIRST..LAST` (inclusive), or dates separated by commas."""
+    dates: set[dt.date] = set()
+    for part in spec.split(","):
+        first, sep, last = part.strip().partition("..")
+        start = parse_date(first)
+        end = parse_date(last) if sep else start
+        if end < start:
+            raise UsageError(f"date range {part!r} ends before it starts")
+        if (end - start).days > MAX_DAYS:
+            raise UsageError(f"date range {part!r} is longer than {MAX_DAYS} days")
+        dates.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+    return sorted(dates)
+
+
+def all_shards(cameras: list[str], dates: list[dt.date]) -> list[Shard]:
+    return sorted(Shard(camera, date) for camera in cameras for date in dates)
+
+
+def select_shards(shards: list[Shard], index: int, count: int) -> list[Shard]:
+    """Shard `index` of `count`: a deterministic partition of the sorted shard list."""
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"shard {index}/{count}: need 0 <= K < N")
+    return shards[index::count]
+
+
+def shard_position(explicit: str | None, count: int | None,
+                   environ: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """Which part of the batch this process builds: `--shard K/N`, or K from
+    SLURM_ARRAY_TASK_ID (minus SLURM_ARRAY_TASK_MIN) or JOB_COMPLETION_INDEX with N
+    from `--shards` or SLURM_ARRAY_TASK_COUNT. None: the whole batch."""
+    env = os.environ if environ is None else environ
+    try:
+        if explicit:
+            index, _, total = explicit.partition("/")
+            return int(index), int(total)
+        if "SLURM_ARRAY_TASK_ID" in env:
+            index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+            total = count or int(env.get("SLURM_ARRAY_TASK_COUNT", 0))
+        elif "JOB_COMPLETION_INDEX" in env:
+            index, total = int(env["JOB_COMPLETION_INDEX"]), count or 0
+        else:
+            return (0, count) if count else None
+    except ValueError:
+        raise UsageError("shard must be K/N with whole numbers, e.g. --shard 0/4") from None
+    if not total:
+        raise UsageError("the number of shards is unknown: pass --shards N")
+    return index, total
+
+
+@dataclass
+class ShardResult:
+    code: int
+    seconds: float
+    message: str = ""
+
+
+def shard_command(shard: Shard, config: Config, out: Path | None,
+                  extra: list[str]) -> list[str]:
+    command = [sys.executable, "-m", "tlbuild.cli", "--config", str(config.path),
+               "--camera", shard.camera, "--quiet"]
+    if out is not None:
+        command += ["--out", str(out)]
+    return command + ["run", "--date", shard.date.isoformat(), *extra]
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or [""])[-1].removeprefix("tlbuild: ")[:300]
+
+
+class Batch:
+    """Runs shards through doit (`-n N -P thread` builds N shards at once)."""
+
+    def __init__(self, shards: list[Shard], config: Config, out: Path | None = None,
+                 jobs: int = 1, quiet: bool = False, extra: list[str] | None = None):
+        self.shards, self.config, self.out = shards, config, out
+        self.jobs, self.quiet, self.extra = jobs, quiet, extra or []
+        self.results: dict[Shard, ShardResult] = {}
+        self.state_dir = tempfile.mkdtemp(prefix="tlbuild-batch-")
+
+    def run_shard(self, shard: Shard) -> None:
+        started = time.monotonic()
+        process = spawn(shard_command(shard, self.config, self.out, self.extra),
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _, stderr = process.communicate()
+        finally:
+            release(process)
+        code = process.returncode
+        result = ShardResult(code, time.monotonic() - started,
+                             "" if code == 0 else _last_error(stderr))
+        self.results[shard] = result
+        word = {0: "ok", 1: "partial", 130: "interrupted"}.get(code, "FAILED")
+        detail = f" (exit {code}: {result.message})" if code else ""
+        if code or not self.quiet:
+            print(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}", flush=True)
+
+    def summary(self) -> TaskFailed | None:
+        failed = {shard: r for shard, r in self.results.items() if r.code != 0}
+        print(f"batch: {len(self.shards)} shard(s): {len(self.shards) - len(failed)} ok, "
+              f"{len(failed)} failed", flush=True)
+        for shard, result in sorted(failed.items()):
+            print(f"  {shard}: exit {result.code}: {result.message}", flush=True)
+        return TaskFailed(f"{len(failed)} shard(s) failed") if failed else None
+
+    def namespace(self) -> dict[str, Any]:
+        def task_shard():
+            """Build each (camera, date) shard in its own process."""
+            for shard in self.shards:
+                yield {"name": f"{shard.camera}:{shard.date.isoformat()}",
+                       "actions": [(self.run_shard, [shard])], "uptodate": [False],
+                       "verbosity": 2}
+
+        def task_summary():
+            """Print what succeeded and what failed; fail if any shard failed."""
+            return {"actions": [self.summary], "task_dep": ["shard"],
+                    "uptodate": [False], "verbosity": 2}
+
+        return {"task_shard": task_shard, "task_summary": task_summary,
+                "DOIT_CONFIG": {
+                    # the batch keeps no state of its own: each shard has its own
+                    "backend": "sqlite3",
+                    "dep_file": os.path.join(self.state_dir, "batch.sqlite3"),
+                    "num_process": self.jobs, "par_type": "thread",
+                    "default_tasks": ["shard", "summary"], "verbosity": 2,
+                    "reporter": progress_reporter("batch", lambda: 0, True)}}
+
+
+# --- status --------------------------------------------------------------------------
+
+def shard_root(config: Config, out: Path | None, shard: Shard) -> Path:
+    return (out or config.out) / shard.camera / shard.date.isoformat()
+
+
+def day_status(root: Path, camera: str, date: dt.date) -> tuple[str, str]:
+    """(built | failed | missing, detail) for one camera-day, read from its files."""
+    layout = DayLayout.create(root, camera, date)
+    index = read_json(layout.clip_index, None)
+    verify = read_json(layout.verify_json, {}) or {}
+    failed = [e for e in index or [] if e.get("status") == FAILED]
+    last_error = _last_log_error(layout.log_file)
+    if layout.timelapse.exists() and verify.get("ok"):
+        note = f"; {len(failed)} clip(s) failed: {failed[0].get('error')}" if failed else ""
+        return "built", f"{len(index or [])} clips{note}"
+    if index == []:
+        return "built", "no events on this day (nothing to render)"
+    if failed:
+        return "failed", f"{len(failed)} clip(s) failed: {failed[0].get('error')}"
+    if verify and not verify.get("ok"):
+        bad = ", ".join(k for k, ok in verify.get("checks", {}).items() if not ok)
+        return "failed", f"verification failed: {bad}"
+    if last_error:
+        return "failed", last_error
+    return "missing", "not built yet" if not root.exists() else "incomplete"
+
+
+def _last_log_error(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    for line in reversed(lines):
+        if " INFO " in line and ("verified" in line or "to download" in line):
+            return ""  # a later run got past the error
+        if " ERROR " in line:
+            return line.split(": ", 1)[-1][:300]
+    return ""
+
+
+def known_dates(config: Config, out: Path | None, camera: str) -> list[dt.date]:
+    folder = (out or config.out) / camera
+    dates = []
+    for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            dates.append(parse_date(child.name))
+        except UsageError:
+            continue
+    return dates
