@@ -13,7 +13,7 @@ from typing import Any, Callable
 from doit.exceptions import TaskFailed
 
 from .clipindex import ClipIndex
-from .config import SIMULATOR_HOST, Secret, UnifiCamera
+from .config import SIMULATOR_HOST, CameraSettings, Secret
 from .errors import StorageError, TlbuildError, UsageError
 from .files import read_json
 from .layout import DayLayout
@@ -53,14 +53,16 @@ class DayBuild:
     """Everything the tasks of one (camera, date) share. Loads the secret up front, so
     a missing secret is reported before any network traffic."""
 
-    def __init__(self, settings: UnifiCamera, date: dt.date, root: Path,
+    def __init__(self, settings: CameraSettings, date: dt.date, root: Path,
                  offline: bool = False):
         self.settings = settings
         self.date = date
         self.layout = DayLayout.create(root, settings.name, date)
         self.offline = offline
-        self.password: Secret = settings.password.load(
-            f"camera {settings.name!r}: password from {settings.password.describe()}")
+        source = getattr(settings, "password", None)
+        self.password: Secret | None = source.load(
+            f"camera {settings.name!r}: password from {source.describe()}") \
+            if source else None
         self.index = ClipIndex(self.layout.clip_index)
         self.outcome = Outcome()
         self.quiet = False

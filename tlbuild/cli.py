@@ -124,7 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
                              help="x264 preset (default medium)")
         _global_options(sub, suppress=True)
     _batch_commands(commands)
+    _s3_commands(commands)
     return parser
+
+
+def _s3_commands(commands: Any) -> None:
+    s3 = commands.add_parser("s3", help="list what a FixedIT Data Agent bucket holds",
+                             description="List devices, or a device's dates, in a bucket "
+                                         "of FixedIT Data Agent frames (AWS credentials "
+                                         "the boto3 way: environment, profile, role).")
+    actions = s3.add_subparsers(dest="s3_command", metavar="WHAT", required=True)
+    devices = actions.add_parser("devices", help="device serials in the bucket")
+    dates = actions.add_parser("dates", help="dates stored for one device")
+    dates.add_argument("--device", required=True, help="the camera's serial number")
+    for sub in (devices, dates):
+        sub.add_argument("--bucket", required=True)
+        sub.add_argument("--region")
+        sub.add_argument("--endpoint-url", help="S3-compatible store, e.g. MinIO")
+        sub.add_argument("--profile", help="AWS profile")
 
 
 def _batch_commands(commands: Any) -> None:
@@ -253,7 +270,28 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_s3(args: argparse.Namespace) -> int:
+    from .config import S3FramesCamera
+    from .sources.s3_frames import list_prefixes, s3_client, s3_error
+    settings = S3FramesCamera(name="s3", bucket=args.bucket, device=args.device or "-",
+                              region=args.region, endpoint_url=args.endpoint_url,
+                              profile=args.profile)
+    prefix = f"{args.device}/" if args.s3_command == "dates" else ""
+    try:
+        found = list_prefixes(s3_client(settings), args.bucket, prefix)
+    except Exception as error:  # noqa: BLE001 - boto3's errors, mapped
+        mapped = s3_error(error, args.bucket)
+        if isinstance(mapped, TlbuildError):
+            raise mapped from None
+        raise
+    for name in found:
+        print(name)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "s3":
+        return run_s3(args)
     if args.command == "batch":
         return run_batch(args)
     if args.command == "status":
@@ -286,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for key in ("host", "username", "password", "password_file", "camera", "out",
-                "config", "tls_insecure", "direct_api", "verbose", "quiet", "cameras"):
+                "config", "tls_insecure", "direct_api", "verbose", "quiet", "cameras",
+                "device"):
         if not hasattr(args, key):
             setattr(args, key, None)
     setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))

@@ -77,7 +77,7 @@ class SecretSource:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    target: float = 600.0
+    target: float | None = 600.0  # None: every frame shown for 1/fps (frame sources)
     fps: int = 30
     crf: int = 23
     preset: str = "medium"
@@ -107,12 +107,36 @@ class UnifiCamera:
 
 
 @dataclass(frozen=True)
+class S3FramesCamera:
+    """Frames that an Axis camera's FixedIT Data Agent stores in S3 (credentials the
+    boto3 way: environment, profile or instance role; never in the config)."""
+
+    name: str
+    bucket: str
+    device: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    render: RenderSettings = field(default_factory=lambda: RenderSettings(target=None))
+    workers: int = 8
+    retries: int = 3
+    timezone: str = "UTC"
+    overlay_time: bool = False
+    overlay_font: str | None = None
+    tls_insecure: bool = False
+    source: str = "s3-frames"
+
+
+CameraSettings = UnifiCamera | S3FramesCamera
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     out: Path
-    cameras: dict[str, UnifiCamera]
+    cameras: dict[str, CameraSettings]
 
-    def camera(self, name: str) -> UnifiCamera:
+    def camera(self, name: str) -> CameraSettings:
         if name not in self.cameras:
             known = ", ".join(sorted(self.cameras)) or "none"
             raise ConfigError(f"{self.path}: unknown camera {name!r}; cameras in the "
@@ -121,7 +145,7 @@ class Config:
 
 
 def validate_render(render: RenderSettings, where: str) -> RenderSettings:
-    if not 0 < render.target <= 86400:
+    if render.target is not None and not 0 < render.target <= 86400:
         raise ConfigError(f"{where}: target must be between 1 and 86400 seconds")
     if not 1 <= render.fps <= 240:
         raise ConfigError(f"{where}: fps must be between 1 and 240")
@@ -192,10 +216,10 @@ def _secret_source(table: _Table, base: Path, prefix: str) -> SecretSource:
     return SecretSource(env=env)
 
 
-def _render(table: _Table) -> RenderSettings:
-    defaults = RenderSettings()
+def _render(table: _Table, defaults: RenderSettings = RenderSettings()) -> RenderSettings:
+    target = table.get("target", (int, float), defaults.target)
     return validate_render(RenderSettings(
-        target=float(table.get("target", (int, float), defaults.target)),
+        target=None if target is None else float(target),
         fps=table.get("fps", int, defaults.fps),
         crf=table.get("crf", int, defaults.crf),
         preset=table.get("preset", str, defaults.preset),
@@ -229,7 +253,41 @@ def _unifi_camera(name: str, table: _Table, base: Path) -> UnifiCamera:
     return camera
 
 
-SOURCES = {"unifi": _unifi_camera}
+def _s3_frames_camera(name: str, table: _Table, base: Path) -> S3FramesCamera:
+    where = table.where
+    for secret in ("aws_access_key_id", "aws_secret_access_key", "password", "secret"):
+        if secret in table.data:
+            raise ConfigError(f"{where}: '{secret}' does not belong in the config: give "
+                              "AWS credentials the boto3 way (environment, profile, role)")
+    endpoint = table.get("endpoint_url", str)
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: endpoint_url must start with https:// or http://")
+    font = table.get("overlay_font", str)
+    if font and any(char in font for char in ":'\\,;[]"):
+        raise ConfigError(f"{where}: overlay_font path must not contain : ' \\ , ; [ ]")
+    camera = S3FramesCamera(
+        name=name,
+        bucket=table.get("bucket", str, required=True),
+        device=table.get("device", str, required=True),
+        region=table.get("region", str),
+        endpoint_url=endpoint,
+        profile=table.get("profile", str),
+        render=_render(table, RenderSettings(target=None)),
+        workers=_positive(table.get("workers", int, 8), "workers", where),
+        retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
+        timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
+        overlay_time=table.get("overlay_time", bool, False),
+        overlay_font=font,
+        tls_insecure=table.get("tls_insecure", bool, False),
+    )
+    if "/" in camera.device or camera.device in ("", ".", ".."):
+        raise ConfigError(f"{where}: device must be the camera's serial number")
+    table.get("source", str)
+    table.reject_unknown()
+    return camera
+
+
+SOURCES = {"unifi": _unifi_camera, "s3-frames": _s3_frames_camera}
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -267,11 +325,12 @@ def load_config(path: Path | str | None = None) -> Config:
     return Config(path=path, out=out.absolute(), cameras=cameras)
 
 
-def with_overrides(camera: UnifiCamera, **overrides: Any) -> UnifiCamera:
+def with_overrides(camera: Any, **overrides: Any) -> Any:
     """The camera with non-None overrides applied (render keys go into `render`)."""
     render_keys = {"target", "fps", "crf", "preset"}
     render = {k: v for k, v in overrides.items() if k in render_keys and v is not None}
-    rest = {k: v for k, v in overrides.items() if k not in render_keys and v is not None}
+    rest = {k: v for k, v in overrides.items() if k not in render_keys and v is not None
+            and hasattr(camera, k)}
     if render:
         rest["render"] = validate_render(replace(camera.render, **render),
                                          "command line")

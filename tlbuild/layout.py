@@ -48,6 +48,22 @@ class DayLayout:
         return self.root / "manifests" / "concat.txt"
 
     @property
+    def frame_dir(self) -> Path:
+        return self.root / "frames"
+
+    @property
+    def object_list(self) -> Path:
+        return self.root / "manifests" / "object_list.json"
+
+    @property
+    def frame_index(self) -> Path:
+        return self.root / "manifests" / "frame_index.json"
+
+    @property
+    def frames_list(self) -> Path:
+        return self.root / "manifests" / "frames.txt"
+
+    @property
     def timelapse(self) -> Path:
         return self.root / "timelapse" / f"{self.label}_{self.day}_timelapse.mp4"
 

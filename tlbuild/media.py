@@ -190,3 +190,49 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's SOF header, or None if it is not a JPEG."""
+    if len(data) < 4 or data[:3] != b"\xff\xd8\xff":
+        return None
+    offset = 2
+    while offset + 9 < len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            offset += 2
+            continue
+        length = int.from_bytes(data[offset + 2:offset + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[offset + 5:offset + 7], "big")
+            width = int.from_bytes(data[offset + 7:offset + 9], "big")
+            return (width, height) if width and height else None
+        offset += 2 + length
+    return None
+
+
+def default_font() -> str | None:
+    """A TrueType font for burned-in text; None lets ffmpeg ask fontconfig."""
+    for candidate in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                      "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+                      "/usr/share/fonts/TTF/DejaVuSans.ttf",
+                      "/Library/Fonts/Arial.ttf", "C:/Windows/Fonts/arial.ttf"):
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def render_file(template: str, output: Path, expected_secs: float, **values: Any) -> None:
+    """Render a command template into `output`, atomically: ffmpeg writes
+    `<output>.partial`, which is renamed only when ffmpeg succeeded."""
+    from .files import commit_partial, partial_path
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(output)
+    argv = render_argv(template, output=partial, **values)
+    try:
+        run_ffmpeg(argv, expected_secs, f"render {output.name}")
+        commit_partial(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)

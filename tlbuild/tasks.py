@@ -19,10 +19,9 @@ from . import __version__
 from .build import DayBuild
 from .clipindex import COMPLETE, FAILED, clip_key, sort_key
 from .errors import MediaError
-from .files import (commit_partial, partial_path, read_json, write_bytes_if_changed,
-                    write_json_if_changed)
+from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .reporter import progress_reporter
-from .media import ffmpeg_version, probe, render_argv, run_ffmpeg, speed_text
+from .media import ffmpeg_version, probe, render_file, speed_text
 
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0
@@ -129,18 +128,11 @@ def render(build: DayBuild) -> TaskFailed | None:
         return None
     settings = build.settings.render
     output = build.layout.timelapse
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = partial_path(output)
-    argv = render_argv("render_concat.j2", concat=build.layout.concat,
-                       speed=speed_text(day["speed_factor"]), fps=settings.fps,
-                       crf=settings.crf, preset=settings.preset, output=partial)
     log.info("rendering %s: %d clips, %.0f s at %gx", output.name, day["valid_clips"],
              day["total_duration_secs"], day["speed_factor"])
-    try:
-        run_ffmpeg(argv, day["output_duration_secs"], f"render {output.name}")
-        commit_partial(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
+    render_file("render_concat.j2", output, day["output_duration_secs"],
+                concat=build.layout.concat, speed=speed_text(day["speed_factor"]),
+                fps=settings.fps, crf=settings.crf, preset=settings.preset)
     return None
 
 
@@ -240,8 +232,12 @@ def namespace(build: DayBuild) -> dict[str, Any]:
     from .sources import unifi
     build.layout.root.mkdir(parents=True, exist_ok=True)
     names: dict[str, Any] = {}
-    names.update(unifi.tasks(build))
-    names.update(day_tasks(build))
+    if build.settings.source == "s3-frames":
+        from .sources import s3_frames
+        names.update(s3_frames.tasks(build))
+    else:
+        names.update(unifi.tasks(build))
+        names.update(day_tasks(build))
     names["DOIT_CONFIG"] = {
         "backend": "sqlite3",
         "dep_file": str(build.layout.dep_file),

@@ -1,0 +1,253 @@
+"""FixedIT Data Agent frames in S3: moto's real server on 127.0.0.1, real boto3, real
+ffmpeg. Both object formats, bad frames, pagination, incremental reruns, access
+denied and hostile keys."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from tlbuild.cli import main
+from tlbuild.media import ffmpeg_exe, probe
+
+DEVICE = "ACCC8E000001"
+BUCKET = "timelapse-frames"
+DATE = "2024-01-15"
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory) -> dict[str, list[bytes]]:
+    """Small real JPEGs: several 160x90 ones and one of another size."""
+    folder = tmp_path_factory.mktemp("jpegs")
+    for size in ("160x90", "200x120"):
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                        f"testsrc2=size={size}:rate=5", "-frames:v", "6",
+                        str(folder / f"{size}_%02d.jpg")], check=True)
+    return {size: [p.read_bytes() for p in sorted(folder.glob(f"{size}_*.jpg"))]
+            for size in ("160x90", "200x120")}
+
+
+class Bucket:
+    def __init__(self, url: str, name: str):
+        self.name = name
+        self.client = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        self.client.create_bucket(Bucket=name)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=body)
+
+    def frame(self, when: dt.datetime, image: bytes, old: bool, device: str = DEVICE,
+              key_date: str | None = None) -> str:
+        stamp = int(when.timestamp())
+        utc = when.astimezone(dt.timezone.utc)
+        stem = f"{device}/{key_date or utc.date().isoformat()}/timelapse-{utc:%H-%M-%S}"
+        if old:
+            text = base64.b64encode(image).decode()
+            self.put(stem + ".json", json.dumps({
+                "fields": {"image_base64": text, "length": len(text)},
+                "tags": {"host": "axis-cam"}, "name": "timelapse_image",
+                "timestamp": stamp}).encode())
+        else:
+            self.put(stem + ".jpg", image)
+            self.put(stem + ".json", json.dumps({"timestamp": stamp,
+                                                 "tags": {"site": "north"}}).encode())
+        return stem
+
+
+@pytest.fixture
+def bucket(moto_url, request) -> Bucket:
+    name = f"{BUCKET}-{abs(hash(request.node.name)) % 10**8}"
+    return Bucket(moto_url, name)
+
+
+def config_for(tmp_path: Path, moto_url: str, bucket: Bucket, extra: str = "") -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "s3.toml"
+    config.write_text(f"""
+out = "{tmp_path / 'out'}"
+[cameras.site]
+source = "s3-frames"
+bucket = "{bucket.name}"
+device = "{DEVICE}"
+region = "us-east-1"
+endpoint_url = "{moto_url}"
+fps = 10
+preset = "ultrafast"
+workers = 6
+{extra}
+""")
+    return config
+
+
+def build(config: Path, *args: str, command: str = "run") -> int:
+    return main(["--config", str(config), "--camera", "site", command, "--date", DATE,
+                 *args])
+
+
+def day_root(tmp_path: Path) -> Path:
+    return tmp_path / "out" / "site" / DATE
+
+
+def utc(hour: int, minute: int = 0, second: int = 0, day: int = 15) -> dt.datetime:
+    return dt.datetime(2024, 1, day, hour, minute, second, tzinfo=dt.timezone.utc)
+
+
+def test_mixed_formats_bad_frames_and_sizes(moto_url, bucket, jpegs, tmp_path):
+    small, large = jpegs["160x90"], jpegs["200x120"]
+    for n in range(12):  # old and new formats mixed within one day
+        bucket.frame(utc(8, n * 5), small[n % len(small)], old=n % 2 == 0)
+    bucket.frame(utc(9, 30), large[0], old=False)  # another size: scaled, not dropped
+    prefix = f"{DEVICE}/{DATE}/timelapse"
+    bucket.put(f"{prefix}-10-00-00.json", b"{not json")                       # invalid JSON
+    bucket.put(f"{prefix}-10-01-00.json", json.dumps(
+        {"fields": {"image_base64": "@@not base64@@"}, "timestamp": 1705312860}).encode())
+    bucket.put(f"{prefix}-10-02-00.jpg", b"<html>not a jpeg</html>")         # not a JPEG
+    bucket.put(f"{prefix}-10-02-00.json", json.dumps({"timestamp": 1705312920}).encode())
+    bucket.put(f"{prefix}-10-03-00.jpg", small[0])                            # no .json
+    bucket.put(f"{prefix}-10-04-00.json", json.dumps({"timestamp": 1705313040}).encode())
+    bucket.put(f"{prefix}-10-05-00.jpg", b"")                                 # zero bytes
+    bucket.put(f"{prefix}-10-05-00.json", json.dumps({"timestamp": 1705313100}).encode())
+
+    assert build(config_for(tmp_path, moto_url, bucket)) == 0
+    root = day_root(tmp_path)
+    index = json.loads((root / "manifests" / "frame_index.json").read_text())
+    reasons = sorted(e["reason"] for e in index if e["status"] == "bad")
+    assert len(reasons) == 6
+    for expected in ("invalid JSON", "bad base64", "not a JPEG", "a .jpg without",
+                     "a .json without", "zero-byte"):
+        assert any(expected in reason for reason in reasons), expected
+    good = [e for e in index if e["status"] == "ok"]
+    assert len(good) == 13
+    assert [e["timestamp"] for e in good] == sorted(e["timestamp"] for e in good)
+    day = json.loads((root / "metadata" / "day.json").read_text())
+    assert day["frame_count"] == 13 and day["bad_frames"] == 6
+    assert (day["width"], day["height"]) == (160, 90)
+    assert day["first_time"].startswith("2024-01-15T08:00")
+    video = probe(root / "timelapse" / f"site_{DATE}_timelapse.mp4")
+    assert video.frames == 13 and (video.width, video.height) == (160, 90)
+    assert abs(video.duration - 1.3) < 0.15
+
+
+def test_pagination_rerun_and_one_new_frame(moto_url, bucket, jpegs, tmp_path):
+    small = jpegs["160x90"]
+    for n in range(1050):  # more than 1000 objects: several pages
+        bucket.frame(utc(0) + dt.timedelta(seconds=60 * n), small[n % 6], old=True)
+    config = config_for(tmp_path, moto_url, bucket)
+    assert build(config, "--fps", "30") == 0
+    root = day_root(tmp_path)
+    images = {p: p.stat().st_ino for p in (root / "frames").rglob("*.jpg")}
+    assert len(images) == 1050
+    output = root / "timelapse" / f"site_{DATE}_timelapse.mp4"
+    stamp = output.stat().st_mtime_ns
+
+    assert build(config, "--fps", "30") == 0  # a rerun downloads and renders nothing
+    assert {p: p.stat().st_ino for p in (root / "frames").rglob("*.jpg")} == images
+    assert output.stat().st_mtime_ns == stamp
+
+    bucket.frame(utc(23, 30), small[1], old=False)  # one frame arrives later
+    assert build(config, "--fps", "30") == 0
+    after = {p: p.stat().st_ino for p in (root / "frames").rglob("*.jpg")}
+    assert len(after) == 1051
+    assert all(after[p] == inode for p, inode in images.items())  # only the new one
+    assert output.stat().st_mtime_ns != stamp
+    assert probe(output).frames == 1051
+
+
+def test_local_day_spanning_two_key_dates(moto_url, bucket, jpegs, tmp_path):
+    small = jpegs["160x90"]
+    zone = dt.timezone(dt.timedelta(hours=-5))  # New York in January
+    inside = [dt.datetime(2024, 1, 15, 0, 30, tzinfo=zone),    # key date 2024-01-15
+              dt.datetime(2024, 1, 15, 22, 0, tzinfo=zone)]    # key date 2024-01-16 (UTC)
+    outside = [dt.datetime(2024, 1, 14, 23, 0, tzinfo=zone),   # key date 2024-01-15
+               dt.datetime(2024, 1, 16, 0, 10, tzinfo=zone)]   # key date 2024-01-16
+    for when in inside + outside:
+        bucket.frame(when, small[0], old=False)
+    config = config_for(tmp_path, moto_url, bucket, 'timezone = "America/New_York"')
+    assert build(config) == 0
+    index = json.loads((day_root(tmp_path) / "manifests/frame_index.json").read_text())
+    assert [e["timestamp"] for e in index] == [w.timestamp() for w in inside]
+    assert index[0]["local_time"] == "2024-01-15T00:30:00-05:00"
+
+
+def test_overlay_time_renders_with_the_installed_ffmpeg(moto_url, bucket, jpegs,
+                                                        tmp_path):
+    for n in range(5):
+        bucket.frame(utc(12, n), jpegs["160x90"][n], old=False)
+    plain_cfg = config_for(tmp_path / "plain", moto_url, bucket)
+    overlay_cfg = config_for(tmp_path / "overlay", moto_url, bucket, "overlay_time = true")
+    assert build(plain_cfg) == 0 and build(overlay_cfg) == 0
+    plain = day_root(tmp_path / "plain") / "timelapse" / f"site_{DATE}_timelapse.mp4"
+    overlay = day_root(tmp_path / "overlay") / "timelapse" / f"site_{DATE}_timelapse.mp4"
+    assert probe(overlay).frames == 5
+    assert plain.read_bytes() != overlay.read_bytes()
+
+
+def test_access_denied_gives_a_clear_message_and_exit_3(moto_url, bucket, jpegs,
+                                                        tmp_path, monkeypatch, capsys):
+    bucket.frame(utc(12), jpegs["160x90"][0], old=False)
+    iam = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1")
+    iam.create_user(UserName="viewer-without-rights")
+    key = iam.create_access_key(UserName="viewer-without-rights")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    requests.post(f"{moto_url}/moto-api/reset-auth", data=b"0").raise_for_status()
+    try:
+        assert build(config_for(tmp_path, moto_url, bucket)) == 3
+    finally:
+        requests.post(f"{moto_url}/moto-api/reset-auth", data=b"inf").raise_for_status()
+    err = capsys.readouterr().err
+    assert "denied" in err and "Traceback" not in err
+    assert key["SecretAccessKey"] not in err
+
+
+def test_odd_keys_never_write_outside_the_output_root(moto_url, bucket, jpegs, tmp_path):
+    image = jpegs["160x90"][0]
+    for n, stem in enumerate(["..", "../../../../escape", "we ird:na*me?", "a/../../b",
+                              "..%2f..%2fx", "timelapse-\u00e9t\u00e9"]):
+        body = json.dumps({"timestamp": int(utc(12, n).timestamp()),
+                           "fields": {"image_base64": base64.b64encode(image).decode()}})
+        bucket.put(f"{DEVICE}/{DATE}/{stem}.json", body.encode())
+    assert build(config_for(tmp_path, moto_url, bucket)) == 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(tmp_path / "out" in p.parents or p.name == "s3.toml" for p in written)
+    assert not (tmp_path.parent / "escape.json").exists()
+    assert len(list(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))) == 6
+
+
+def test_list_devices_and_dates(moto_url, bucket, jpegs, capsys):
+    bucket.frame(utc(12), jpegs["160x90"][0], old=False)
+    bucket.frame(utc(12, day=16), jpegs["160x90"][0], old=True)
+    bucket.frame(utc(12), jpegs["160x90"][0], old=True, device="ACCC8E000002")
+    common = ["--bucket", bucket.name, "--endpoint-url", moto_url, "--region", "us-east-1"]
+    assert main(["s3", "devices", *common]) == 0
+    assert capsys.readouterr().out.split() == ["ACCC8E000001", "ACCC8E000002"]
+    assert main(["s3", "dates", "--device", DEVICE, *common]) == 0
+    assert capsys.readouterr().out.split() == ["2024-01-15", "2024-01-16"]
+    assert main(["s3", "devices", "--bucket", "no-such-bucket-here", "--endpoint-url",
+                 moto_url, "--region", "us-east-1"]) == 4
