@@ -37,8 +37,11 @@ def commit_partial(partial: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "wb") -> Iterator[Any]:
-    """Write to `<path>.partial`; on success fsync and rename, on failure remove it."""
+def atomic_open(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterator[Any]:
+    """Write to `<path>.partial`; on success fsync and rename, on failure remove it.
+
+    `sync_dir=False` skips the directory fsync that makes the rename itself durable:
+    for files that a rerun simply fetches again if a crash loses the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(path)
     try:
@@ -47,14 +50,15 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[Any]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
-        _fsync_dir(path.parent)
+        if sync_dir:
+            _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
         raise
 
 
-def write_bytes_if_changed(path: Path, data: bytes) -> bool:
+def write_bytes_if_changed(path: Path, data: bytes, sync_dir: bool = True) -> bool:
     """Write atomically unless the file already holds exactly `data`.
 
     Leaving an unchanged file untouched keeps its mtime, so doit sees downstream
@@ -65,7 +69,7 @@ def write_bytes_if_changed(path: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         pass
-    with atomic_open(path, "wb") as handle:
+    with atomic_open(path, "wb", sync_dir) as handle:
         handle.write(data)
     return True
 
@@ -75,8 +79,8 @@ def dump_json(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def write_json_if_changed(path: Path, obj: Any) -> bool:
-    return write_bytes_if_changed(path, dump_json(obj))
+def write_json_if_changed(path: Path, obj: Any, sync_dir: bool = True) -> bool:
+    return write_bytes_if_changed(path, dump_json(obj), sync_dir)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -199,12 +199,13 @@ class FrameStore:
             log.warning("bad frame %s: %s", record["key"], bad)
         else:
             width, height = jpeg_size(image) or (0, 0)
-            with atomic_open(self.image_path(frame)) as handle:
+            # no directory fsync: a frame whose rename a crash loses is fetched again
+            with atomic_open(self.image_path(frame), sync_dir=False) as handle:
                 handle.write(image)
             build.count_bytes(len(image))
             record.update(status=GOOD, timestamp=timestamp, width=width, height=height,
                           bytes=len(image))
-        write_json_if_changed(self.record_path(frame), record)
+        write_json_if_changed(self.record_path(frame), record, sync_dir=False)
 
     def _read(self, frame: dict[str, Any]) -> tuple[bytes, float]:
         if "json" not in frame:
