@@ -54,11 +54,12 @@ class DayBuild:
     a missing secret is reported before any network traffic."""
 
     def __init__(self, settings: CameraSettings, date: dt.date, root: Path,
-                 offline: bool = False):
+                 offline: bool = False, sinks: dict[str, Any] | None = None):
         self.settings = settings
         self.date = date
         self.layout = DayLayout.create(root, settings.name, date)
         self.offline = offline
+        self.sinks = [(sinks or {})[name] for name in getattr(settings, "publish", ())]
         source = getattr(settings, "password", None)
         self.password: Secret | None = source.load(
             f"camera {settings.name!r}: password from {source.describe()}") \

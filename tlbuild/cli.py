@@ -46,6 +46,7 @@ COMMAND_TASKS = {
     "fetch": ["fetch"],
     "render": ["render", "verify"],
     "run": DEFAULT_TASKS,
+    "publish": ["publish"],
 }
 
 
@@ -123,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--preset", choices=X264_PRESETS,
                              help="x264 preset (default medium)")
         _global_options(sub, suppress=True)
+    publish = commands.add_parser(
+        "publish", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="send a config camera's finished timelapse to its sinks (no camera traffic)",
+        description="Send the finished timelapse of a config camera to the sinks it "
+                    "lists under `publish` (or only --sink). Each sink gets a receipt, "
+                    "publish/<sink>.json; an unchanged video is not sent again.",
+        epilog=EXIT_CODES)
+    publish.add_argument("--date", required=True, help="the day, YYYY-MM-DD")
+    publish.add_argument("--sink", help="only this sink")
+    _global_options(publish, suppress=True)
     _batch_commands(commands)
     _s3_commands(commands)
     return parser
@@ -226,6 +237,16 @@ def prepare(args: argparse.Namespace) -> DayBuild:
         config = load_config(args.config)
         camera = with_overrides(config.camera(args.camera), **_overrides(args))
         root = (args.out or config.out) / camera.name / date.isoformat()
+        sinks = config.sinks
+        if getattr(args, "sink", None) and args.sink not in camera.publish:
+            raise UsageError(f"camera {camera.name!r} does not publish to "
+                             f"{args.sink!r}; its sinks: "
+                             f"{', '.join(camera.publish) or 'none'}")
+        return DayBuild(camera, date, root.absolute(),
+                        offline=args.command in ("render", "publish"), sinks=sinks)
+    if args.command == "publish":
+        raise UsageError("publish works on config cameras: drop --host and name a "
+                         "camera of the config file")
     return DayBuild(camera, date, root.absolute(), offline=args.command == "render")
 
 
@@ -300,8 +321,10 @@ def run(args: argparse.Namespace) -> int:
     handler = build.start_log()
     try:
         build.quiet = bool(args.quiet)
-        result = DoitMain(ModuleTaskLoader(namespace(build))).run(
-            ["run", *COMMAND_TASKS[args.command]])
+        tasks = COMMAND_TASKS[args.command]
+        if args.command == "publish" and args.sink:
+            tasks = [f"publish:{args.sink}"]
+        result = DoitMain(ModuleTaskLoader(namespace(build))).run(["run", *tasks])
     finally:
         logging.getLogger("tlbuild").removeHandler(handler)
         handler.close()
@@ -325,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for key in ("host", "username", "password", "password_file", "camera", "out",
                 "config", "tls_insecure", "direct_api", "verbose", "quiet", "cameras",
-                "device"):
+                "device", "sink"):
         if not hasattr(args, key):
             setattr(args, key, None)
     setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))

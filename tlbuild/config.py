@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ class UnifiCamera:
     direct_api: bool = False
     merge: bool = True
     timezone: str | None = None
+    publish: tuple[str, ...] = ()
     source: str = "unifi"
 
 
@@ -124,6 +126,7 @@ class S3FramesCamera:
     overlay_time: bool = False
     overlay_font: str | None = None
     tls_insecure: bool = False
+    publish: tuple[str, ...] = ()
     source: str = "s3-frames"
 
 
@@ -131,10 +134,55 @@ CameraSettings = UnifiCamera | S3FramesCamera
 
 
 @dataclass(frozen=True)
+class AllskySink:
+    """An indi-allsky server that receives videos over its SyncAPI."""
+
+    name: str
+    url: str
+    username: str
+    apikey: SecretSource
+    camera_uuid: str | None = None
+    tls_insecure: bool = False
+    mode: str = "put"
+    night: bool = False
+    thumbnail: bool = False
+    retries: int = 3
+    kind: str = "indi-allsky"
+
+    def settings(self) -> dict[str, Any]:
+        """What decides whether a video must be sent again (never the key itself)."""
+        return {"kind": self.kind, "url": self.url, "username": self.username,
+                "camera_uuid": self.camera_uuid, "mode": self.mode, "night": self.night,
+                "thumbnail": self.thumbnail}
+
+
+@dataclass(frozen=True)
+class S3Sink:
+    """An S3 bucket (or S3-compatible store) that receives videos."""
+
+    name: str
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    tls_insecure: bool = False
+    kind: str = "s3"
+
+    def settings(self) -> dict[str, Any]:
+        return {"kind": self.kind, "bucket": self.bucket, "prefix": self.prefix,
+                "region": self.region, "endpoint_url": self.endpoint_url}
+
+
+Sink = AllskySink | S3Sink
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     out: Path
     cameras: dict[str, CameraSettings]
+    sinks: dict[str, Sink] = field(default_factory=dict)
 
     def camera(self, name: str) -> CameraSettings:
         if name not in self.cameras:
@@ -247,6 +295,7 @@ def _unifi_camera(name: str, table: _Table, base: Path) -> UnifiCamera:
         direct_api=table.get("direct_api", bool, False),
         merge=table.get("merge", bool, True),
         timezone=validate_timezone(table.get("timezone", str), where),
+        publish=_names(table, "publish"),
     )
     table.get("source", str)
     table.reject_unknown()
@@ -279,6 +328,7 @@ def _s3_frames_camera(name: str, table: _Table, base: Path) -> S3FramesCamera:
         overlay_time=table.get("overlay_time", bool, False),
         overlay_font=font,
         tls_insecure=table.get("tls_insecure", bool, False),
+        publish=_names(table, "publish"),
     )
     if "/" in camera.device or camera.device in ("", ".", ".."):
         raise ConfigError(f"{where}: device must be the camera's serial number")
@@ -288,6 +338,74 @@ def _s3_frames_camera(name: str, table: _Table, base: Path) -> S3FramesCamera:
 
 
 SOURCES = {"unifi": _unifi_camera, "s3-frames": _s3_frames_camera}
+
+
+def _names(table: _Table, key: str) -> tuple[str, ...]:
+    names = table.get(key, list, [])
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"{table.where}: '{key}' must be a list of sink names")
+    return tuple(names)
+
+
+def _allsky_sink(name: str, table: _Table, base: Path) -> AllskySink:
+    where = table.where
+    url = table.get("url", str, required=True).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: url must start with https:// (or http://) and "
+                          "include /indi-allsky")
+    mode = table.get("mode", str, "put")
+    if mode not in ("put", "post"):
+        raise ConfigError(f"{where}: mode must be 'put' or 'post'")
+    camera_uuid = table.get("camera_uuid", str)
+    if camera_uuid:
+        try:
+            uuid.UUID(camera_uuid)
+        except ValueError:
+            raise ConfigError(f"{where}: camera_uuid is not a UUID") from None
+    sink = AllskySink(
+        name=name, url=url, username=table.get("username", str, required=True),
+        apikey=_secret_source(table, base, "apikey"), camera_uuid=camera_uuid,
+        tls_insecure=table.get("tls_insecure", bool, False), mode=mode,
+        night=table.get("night", bool, False),
+        thumbnail=table.get("thumbnail", bool, False),
+        retries=_positive(table.get("retries", int, 3), "retries", where, high=20))
+    table.get("kind", str)
+    table.reject_unknown()
+    return sink
+
+
+def _s3_sink(name: str, table: _Table, base: Path) -> S3Sink:
+    endpoint = table.get("endpoint_url", str)
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"{table.where}: endpoint_url must start with https:// or "
+                          "http://")
+    sink = S3Sink(name=name, bucket=table.get("bucket", str, required=True),
+                  prefix=table.get("prefix", str, "").strip("/"),
+                  region=table.get("region", str), endpoint_url=endpoint,
+                  profile=table.get("profile", str),
+                  tls_insecure=table.get("tls_insecure", bool, False))
+    table.get("kind", str)
+    table.reject_unknown()
+    return sink
+
+
+SINKS = {"indi-allsky": _allsky_sink, "s3": _s3_sink}
+
+
+def _load_tables(data: dict[str, Any], section: str, kinds: dict[str, Any],
+                 kind_key: str, path: Path, base: Path) -> dict[str, Any]:
+    loaded = {}
+    for name, raw in data.items():
+        where = f"{path} [{section}.{name}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a table")
+        table = _Table(raw, where)
+        kind = table.get(kind_key, str, required=True)
+        if kind not in kinds:
+            raise ConfigError(f"{where}: unknown {kind_key} {kind!r}; known: "
+                              f"{', '.join(sorted(kinds))}")
+        loaded[name] = kinds[kind](name, table, base)
+    return loaded
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -308,21 +426,17 @@ def load_config(path: Path | str | None = None) -> Config:
     base = path.resolve().parent
     out = Path(top.get("out", str, "out")).expanduser()
     cameras_data = top.get("cameras", dict, {})
+    sinks_data = top.get("publish", dict, {})
     top.reject_unknown()
-
-    cameras = {}
-    for name, raw in cameras_data.items():
-        where = f"{path} [cameras.{name}]"
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: must be a table")
-        table = _Table(raw, where)
-        source = table.get("source", str, required=True)
-        if source not in SOURCES:
-            raise ConfigError(f"{where}: unknown source {source!r}; known: "
-                              f"{', '.join(sorted(SOURCES))}")
-        cameras[name] = SOURCES[source](name, table, base)
+    cameras = _load_tables(cameras_data, "cameras", SOURCES, "source", path, base)
+    sinks = _load_tables(sinks_data, "publish", SINKS, "kind", path, base)
+    for name, camera in cameras.items():
+        for sink in camera.publish:
+            if sink not in sinks:
+                raise ConfigError(f"{path} [cameras.{name}]: publish names unknown sink "
+                                  f"{sink!r}; sinks: {', '.join(sorted(sinks)) or 'none'}")
     # A relative `out` counts from the working directory, as Make and doit do.
-    return Config(path=path, out=out.absolute(), cameras=cameras)
+    return Config(path=path, out=out.absolute(), cameras=cameras, sinks=sinks)
 
 
 def with_overrides(camera: Any, **overrides: Any) -> Any:

@@ -51,7 +51,8 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         settings = config.camera(camera)
         day = parse_date(date)
         build = DayBuild(settings, day, config.out / settings.name / day.isoformat(),
-                         offline=get_var("offline", "") not in ("", "0", "false"))
+                         offline=get_var("offline", "") not in ("", "0", "false"),
+                         sinks=config.sinks)
     except TlbuildError as error:
         print(f"tlbuild: error: {error}", file=sys.stderr)
         raise SystemExit(error.exit_code) from None

@@ -224,7 +224,7 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
             "task_render": task_render, "task_verify": task_verify}
 
 
-DEFAULT_TASKS = ["scan", "fetch", "manifest", "speed", "render", "verify"]
+DEFAULT_TASKS = ["scan", "fetch", "manifest", "speed", "render", "verify", "publish"]
 
 
 def namespace(build: DayBuild) -> dict[str, Any]:
@@ -238,6 +238,8 @@ def namespace(build: DayBuild) -> dict[str, Any]:
     else:
         names.update(unifi.tasks(build))
         names.update(day_tasks(build))
+    from .publish import tasks as publish
+    names.update(publish.tasks(build, build.sinks))
     names["DOIT_CONFIG"] = {
         "backend": "sqlite3",
         "dep_file": str(build.layout.dep_file),

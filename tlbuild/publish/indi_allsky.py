@@ -1,0 +1,115 @@
+"""indi-allsky SyncAPI client: register the camera, then send videos (and thumbnails).
+
+Every request is a multipart form with a `metadata` part (JSON) and a `media` part
+(the file, streamed from disk: a 2 GB video never sits in memory), authenticated by
+`Authorization: Bearer <user>:<HMAC-SHA3-512(apikey, time bucket + metadata bytes)>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests_toolbelt import MultipartEncoder
+
+from ..config import AllskySink, Secret
+from ..errors import AuthError, RemoteError
+from ..http import (Retryable, RetryPolicy, check_retryable_status, make_session,
+                    tls_rejected_message, with_retries)
+
+log = logging.getLogger("tlbuild.publish")
+
+TIME_BUCKET = 300  # seconds; the server accepts a few buckets around its own
+CAMERA, VIDEO, THUMBNAIL = 1, 3, 15
+TIMEOUT = (10, 600)
+
+
+def bearer(username: str, apikey: Secret, metadata: bytes, now: float | None = None) -> str:
+    bucket = math.floor((time.time() if now is None else now) / TIME_BUCKET)
+    digest = hmac.new(apikey.reveal().encode(), str(bucket).encode() + metadata,
+                      hashlib.sha3_512).hexdigest()
+    return f"Bearer {username}:{digest}"
+
+
+class SyncApiError(RemoteError):
+    """The server answered with one of its documented errors."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+class SyncApiClient:
+    def __init__(self, sink: AllskySink, apikey: Secret):
+        self.sink = sink
+        self.apikey = apikey
+        self.policy = RetryPolicy(attempts=sink.retries)
+        self.session = make_session(sink.tls_insecure, 2, sink.url)
+
+    def send(self, kind: str, metadata: dict[str, Any], media: Path | None,
+             media_name: str, method: str) -> dict[str, Any]:
+        """One SyncAPI request; 5xx and network errors are retried with the policy."""
+        url = f"{self.sink.url}/sync/v1/{kind}"
+
+        def attempt() -> dict[str, Any]:
+            body = json.dumps(metadata).encode()
+            with (open(media, "rb") if media else io.BytesIO(b"")) as handle:
+                form = MultipartEncoder(fields={
+                    "metadata": ("metadata.json", body, "application/json"),
+                    "media": (media_name, handle, "application/octet-stream")})
+                try:
+                    response = self.session.request(
+                        method, url, data=form, timeout=TIMEOUT,
+                        verify=self.session.verify,  # REQUESTS_CA_BUNDLE overrides .verify
+                        headers={"Content-Type": form.content_type,
+                                 "Authorization": bearer(self.sink.username, self.apikey,
+                                                         body)})
+                except requests.exceptions.SSLError:
+                    raise RemoteError(tls_rejected_message(self.sink.url)) from None
+            return self._answer(response, kind)
+
+        return with_retries(attempt, self.policy, f"{method} {kind} to {self.sink.name}")
+
+    def _answer(self, response: requests.Response, kind: str) -> dict[str, Any]:
+        if response.status_code == 413:
+            raise RemoteError(f"{self.sink.name}: the {kind} is too large for the server's "
+                              "web proxy (HTTP 413): raise its upload limit (nginx "
+                              "client_max_body_size, Apache LimitRequestBody)")
+        if response.status_code >= 500 and "html" in response.headers.get(
+                "Content-Type", "").lower():
+            raise Retryable(f"{kind}: HTTP {response.status_code} with an HTML page "
+                            "(the server could not read the metadata)")
+        check_retryable_status(response, kind)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise RemoteError(f"{self.sink.name}: HTTP {response.status_code} without "
+                              "JSON; is the url right (it ends in /indi-allsky)?") from None
+        if response.status_code == 200 and isinstance(answer, dict):
+            return answer
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if error == "authentication failed":
+            raise AuthError(f"{self.sink.name}: authentication failed: check the username "
+                            "and API key, and that this machine's clock is right (the "
+                            "key is bound to 5-minute time windows)")
+        if error == "camera not found":
+            raise SyncApiError(f"{self.sink.name}: camera not found on the server", error)
+        if error == "file_exists":
+            raise SyncApiError(f"{self.sink.name}: the server already has this {kind}",
+                               error)
+        raise RemoteError(f"{self.sink.name}: HTTP {response.status_code}: "
+                          f"{error or 'unexpected answer'}")
+
+    def register_camera(self, camera_uuid: str, name: str, zone: str,
+                        utc_offset: int) -> dict[str, Any]:
+        metadata = {"type": CAMERA, "uuid": camera_uuid, "name": name,
+                    "utc_offset": utc_offset, "tz": zone, "file_size": 0}
+        return self.send("camera", metadata, None, "bogus.ext", "POST")

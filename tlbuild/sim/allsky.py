@@ -1,0 +1,168 @@
+"""A simulated indi-allsky SyncAPI server (`<url>/indi-allsky/sync/v1/<kind>`).
+
+Like the real one: HMAC-SHA3-512 Bearer auth over the metadata bytes with the
+accepted time buckets (now, -1, +1, -2, -3, -4 of 300 s), multipart forms with
+`metadata` and `media`, `file_size` checked against the media (a mismatch reads
+`authentication failed`), cameras registered before assets, `file_exists` on POST,
+413 above the proxy's body limit, and an HTML 500 for metadata it cannot read.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import hmac
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .server import LoopbackServer, QuietHandler
+
+PREFIX = "/indi-allsky/sync/v1/"
+BUCKETS = (0, -1, 1, -2, -3, -4)
+
+
+@dataclass
+class AllskyState:
+    users: dict[str, str]
+    max_body: int = 1 << 30
+    clock_offset: float = 0.0
+    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    assets: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    log: list[tuple[str, str, int, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_id: int = 1
+
+    def authorized(self, header: str, metadata: bytes) -> bool:
+        try:
+            _, credentials = header.split(" ")
+            username, received = credentials.split(":")
+        except ValueError:
+            return False
+        key = self.users.get(username)
+        if key is None:
+            return False
+        floor = math.floor((time.time() + self.clock_offset) / 300)
+        return any(hmac.compare_digest(hmac.new(
+            key.encode(), str(floor + delta).encode() + metadata,
+            hashlib.sha3_512).hexdigest(), received) for delta in BUCKETS)
+
+    def count(self, kind: str, status: int | None = None) -> int:
+        with self.lock:
+            return sum(1 for _, k, code, _ in self.log
+                       if k == kind and (status is None or code == status))
+
+
+def make_handler(state: AllskyState) -> type[QuietHandler]:
+    class Handler(QuietHandler):
+        def _answer(self, kind: str, status: int, payload: Any, error: str = "") -> None:
+            with state.lock:
+                state.log.append((self.command, kind, status, error))
+            if isinstance(payload, str):
+                self.send_body(status, payload.encode(), "text/html")
+            else:
+                self.send_body(status, json.dumps(payload).encode(), "application/json")
+
+        def _handle(self) -> None:
+            path = urlsplit(self.path).path
+            kind = path[len(PREFIX):] if path.startswith(PREFIX) else ""
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > state.max_body:
+                self.close_connection = True
+                return self._answer(kind, 413, "<html><body><h1>413 Request Entity Too "
+                                    "Large</h1></body></html>")
+            body = self.rfile.read(length)
+            if kind not in ("camera", "video", "thumbnail", "image", "keogram"):
+                return self._answer(kind, 404, "<html>Not Found</html>")
+            parts = parse_form(self.headers.get("Content-Type", ""), body)
+            if "metadata" not in parts or "media" not in parts:
+                return self._answer(kind, 400, {"error": "authentication failed"},
+                                    "missing part")
+            metadata_bytes = parts["metadata"][1]
+            if not state.authorized(self.headers.get("Authorization", ""), metadata_bytes):
+                return self._answer(kind, 400, {"error": "authentication failed"},
+                                    "bad hmac")
+            try:
+                metadata = json.loads(metadata_bytes)
+            except ValueError:
+                return self._answer(kind, 500, "<html><body><h1>Internal Server Error"
+                                    "</h1></body></html>")
+            media_name, media = parts["media"]
+            if kind == "camera":
+                with state.lock:
+                    camera = state.cameras.setdefault(metadata["uuid"],
+                                                      {"id": len(state.cameras) + 1})
+                    camera.update(metadata)
+                return self._answer(kind, 200, {"id": camera["id"]})
+            if len(media) != metadata.get("file_size", -1):
+                return self._answer(kind, 400, {"error": "authentication failed"},
+                                    "size mismatch")
+            if metadata.get("camera_uuid") not in state.cameras:
+                return self._answer(kind, 400, {"error": "camera not found"})
+            key = (kind, metadata["camera_uuid"], str(metadata.get("dayDate")),
+                   str(metadata.get("night")), str(metadata.get("uuid", "")))
+            with state.lock:
+                if key in state.assets and self.command == "POST":
+                    exists = True
+                else:
+                    exists = False
+                    asset_id = state.next_id
+                    state.next_id += 1
+                    state.assets[key] = {
+                        "id": asset_id, "metadata": metadata, "name": media_name,
+                        "size": len(media), "sha256": hashlib.sha256(media).hexdigest(),
+                        "url": f"/indi-allsky/images/{kind}/{asset_id}/{media_name}"}
+            if exists:
+                return self._answer(kind, 400, {"error": "file_exists"})
+            asset = state.assets[key]
+            return self._answer(kind, 200, {"id": asset["id"], "url": asset["url"]})
+
+        do_POST = do_PUT = _handle  # noqa: N815
+
+    return Handler
+
+
+def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+    """{field name: (filename, bytes)} of a multipart/form-data body."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    parts = {}
+    if message.is_multipart():
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name:
+                parts[name] = (part.get_filename() or "",
+                               part.get_payload(decode=True) or b"")
+    return parts
+
+
+class SimulatedAllsky:
+    def __init__(self, users: dict[str, str], tls: bool = False, **state: Any):
+        self.state = AllskyState(users=users, **state)
+        self.server = LoopbackServer(make_handler(self.state), tls=tls)
+
+    @property
+    def url(self) -> str:
+        return self.server.url + "/indi-allsky"
+
+    def start(self) -> "SimulatedAllsky":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> "SimulatedAllsky":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def videos(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [a for k, a in self.state.assets.items() if k[0] == "video"]
