@@ -27,7 +27,7 @@ from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRE
 from .errors import ConfigError, TlbuildError, UsageError
 from .runtime import (install_signal_handlers, setup_console_logging, wait_for_actions,
                       wait_for_children)
-from .tasks import DEFAULT_TASKS, namespace
+from .tasks import namespace
 
 log = logging.getLogger("tlbuild")
 
@@ -45,7 +45,7 @@ COMMAND_TASKS = {
     "scan": ["scan"],
     "fetch": ["fetch"],
     "render": ["render", "verify"],
-    "run": DEFAULT_TASKS,
+    "run": [],  # the source's own default tasks
     "publish": ["publish"],
 }
 
@@ -92,6 +92,7 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlbuild", formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # else `axis-download --pass` would match --password
         description="Build one timelapse video per camera per day from UniFi Protect "
                     "event clips. Reruns do only what is missing.",
         epilog=EXIT_CODES)
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(publish, suppress=True)
     _batch_commands(commands)
     _s3_commands(commands)
+    from . import axis_download
+    axis_download.add_parser(commands)
     return parser
 
 
@@ -311,6 +314,9 @@ def run_s3(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "axis-download":
+        from . import axis_download
+        return axis_download.run(args)
     if args.command == "s3":
         return run_s3(args)
     if args.command == "batch":

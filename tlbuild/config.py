@@ -130,7 +130,33 @@ class S3FramesCamera:
     source: str = "s3-frames"
 
 
-CameraSettings = UnifiCamera | S3FramesCamera
+@dataclass(frozen=True)
+class AxisCamera:
+    """An Axis camera with the Timelapse2, Timelapse3 or TimelapseMe app (read only)."""
+
+    name: str
+    host: str
+    username: str
+    password: SecretSource
+    scheme: str = "http"
+    profile: str | None = None
+    render: RenderSettings = field(default_factory=lambda: RenderSettings(target=None,
+                                                                          fps=0))
+    timezone: str = "UTC"
+    rate_limit_mbps: float | None = None
+    retries: int = 3
+    workers: int = 2
+    timeout: float = 60.0
+    tls_insecure: bool = False
+    publish: tuple[str, ...] = ()
+    source: str = "axis-timelapse2"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+
+CameraSettings = UnifiCamera | S3FramesCamera | AxisCamera
 
 
 @dataclass(frozen=True)
@@ -195,7 +221,7 @@ class Config:
 def validate_render(render: RenderSettings, where: str) -> RenderSettings:
     if render.target is not None and not 0 < render.target <= 86400:
         raise ConfigError(f"{where}: target must be between 1 and 86400 seconds")
-    if not 1 <= render.fps <= 240:
+    if not 0 <= render.fps <= 240:  # 0: the source's own frame rate
         raise ConfigError(f"{where}: fps must be between 1 and 240")
     if not 0 <= render.crf <= 51:
         raise ConfigError(f"{where}: crf must be between 0 and 51")
@@ -337,7 +363,38 @@ def _s3_frames_camera(name: str, table: _Table, base: Path) -> S3FramesCamera:
     return camera
 
 
-SOURCES = {"unifi": _unifi_camera, "s3-frames": _s3_frames_camera}
+def _axis_camera(name: str, table: _Table, base: Path) -> AxisCamera:
+    where = table.where
+    host = table.get("host", str, required=True).strip().rstrip("/")
+    if "://" in host or "/" in host or not host:
+        raise ConfigError(f"{where}: host is a host name or address (and optional "
+                          ":port); set the scheme with `scheme`")
+    scheme = table.get("scheme", str, "http")
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"{where}: scheme must be 'http' or 'https'")
+    rate = table.get("rate_limit_mbps", (int, float))
+    if rate is not None and rate <= 0:
+        raise ConfigError(f"{where}: rate_limit_mbps must be positive")
+    profile = table.get("profile", (str, int))
+    camera = AxisCamera(
+        name=name, host=host, username=table.get("username", str, required=True),
+        password=_secret_source(table, base, "password"), scheme=scheme,
+        profile=None if profile is None else str(profile),
+        render=_render(table, RenderSettings(target=None, fps=0)),
+        timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
+        rate_limit_mbps=None if rate is None else float(rate),
+        retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
+        workers=_positive(table.get("workers", int, 2), "workers", where, high=8),
+        timeout=float(table.get("timeout", (int, float), 60.0)),
+        tls_insecure=table.get("tls_insecure", bool, False),
+        publish=_names(table, "publish"))
+    table.get("source", str)
+    table.reject_unknown()
+    return camera
+
+
+SOURCES = {"unifi": _unifi_camera, "s3-frames": _s3_frames_camera,
+           "axis-timelapse2": _axis_camera}
 
 
 def _names(table: _Table, key: str) -> tuple[str, ...]:

@@ -64,6 +64,22 @@ class DayLayout:
         return self.root / "manifests" / "frames.txt"
 
     @property
+    def archive_index(self) -> Path:
+        return self.root / "manifests" / "archive_index.json"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archives"
+
+    @property
+    def segment_dir(self) -> Path:
+        return self.root / "segments"
+
+    @property
+    def segments_list(self) -> Path:
+        return self.root / "manifests" / "segments.txt"
+
+    @property
     def timelapse(self) -> Path:
         return self.root / "timelapse" / f"{self.label}_{self.day}_timelapse.mp4"
 

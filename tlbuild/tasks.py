@@ -224,7 +224,8 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
             "task_render": task_render, "task_verify": task_verify}
 
 
-DEFAULT_TASKS = ["scan", "fetch", "manifest", "speed", "render", "verify", "publish"]
+DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "render", "verify",
+                 "publish"]
 
 
 def namespace(build: DayBuild) -> dict[str, Any]:
@@ -235,6 +236,9 @@ def namespace(build: DayBuild) -> dict[str, Any]:
     if build.settings.source == "s3-frames":
         from .sources import s3_frames
         names.update(s3_frames.tasks(build))
+    elif build.settings.source == "axis-timelapse2":
+        from .sources import axis_timelapse2
+        names.update(axis_timelapse2.tasks(build))
     else:
         names.update(unifi.tasks(build))
         names.update(day_tasks(build))
@@ -245,7 +249,7 @@ def namespace(build: DayBuild) -> dict[str, Any]:
         "dep_file": str(build.layout.dep_file),
         "num_process": build.settings.workers,
         "par_type": "thread",
-        "default_tasks": DEFAULT_TASKS,
+        "default_tasks": [name for name in DEFAULT_TASKS if f"task_{name}" in names],
         "verbosity": 2,
         "reporter": progress_reporter(f"{build.settings.name} {build.layout.day}",
                                       lambda: build.downloaded, build.quiet),

@@ -1,0 +1,228 @@
+"""Axis Timelapse2 (1.x AVI), Timelapse3 (3.x MP4) and TimelapseMe archives, against
+the simulated camera over real HTTP with Digest auth, rendered with real ffmpeg."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tlbuild.cli import main
+from tlbuild.media import probe
+from tlbuild.sim.axis import ArchiveSpec, SimulatedAxis
+
+from conftest import run_cli_subprocess
+
+UTC = dt.timezone.utc
+DATE = "2024-01-15"
+PASSWORD = "axis-admin-pa55"
+
+
+def daily(name: str = "Front_2024_01_15_0000.avi", frames: int = 48) -> ArchiveSpec:
+    return ArchiveSpec(name, "p1", dt.datetime(2024, 1, 15, 0, 10, tzinfo=UTC),
+                       dt.datetime(2024, 1, 15, 23, 40, tzinfo=UTC), frames)
+
+
+def weekly(name: str = "Front_2024_01_13_0000.avi") -> ArchiveSpec:
+    # one frame an hour from Jan 13 00:00 to Jan 19 23:00: 168 frames, 24 on Jan 15
+    return ArchiveSpec(name, "p1", dt.datetime(2024, 1, 13, tzinfo=UTC),
+                       dt.datetime(2024, 1, 19, 23, tzinfo=UTC), 168)
+
+
+@pytest.fixture
+def camera(request, clip_cache):
+    started = []
+
+    def make(app: str, archives: list[ArchiveSpec], **kwargs) -> SimulatedAxis:
+        sim = SimulatedAxis(app, {"root": PASSWORD}, archives, cache=clip_cache,
+                            **kwargs).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+def config(tmp_path: Path, cam: SimulatedAxis, monkeypatch, extra: str = "") -> Path:
+    monkeypatch.setenv("AXIS_PW", PASSWORD)
+    path = tmp_path / "axis.toml"
+    path.write_text(f"""
+out = "{tmp_path / 'out'}"
+[cameras.front]
+source = "axis-timelapse2"
+host = "{cam.host}"
+username = "root"
+password_env = "AXIS_PW"
+preset = "ultrafast"
+{extra}
+""")
+    return path
+
+
+def build(cfg: Path, *args: str) -> int:
+    return main(["--config", str(cfg), "--camera", "front", "run", "--date", DATE, *args])
+
+
+def day_root(tmp_path: Path) -> Path:
+    return tmp_path / "out" / "front" / DATE
+
+
+def output(tmp_path: Path) -> Path:
+    return day_root(tmp_path) / "timelapse" / f"front_{DATE}_timelapse.mp4"
+
+
+@pytest.mark.parametrize("app", ["timelapse2", "timelapse3", "timelapseme"])
+def test_each_app_variant_end_to_end(camera, app, tmp_path, monkeypatch):
+    cam = camera(app, [daily(), ArchiveSpec(
+        "Front_2024_01_14_0000.avi", "p1", dt.datetime(2024, 1, 14, tzinfo=UTC),
+        dt.datetime(2024, 1, 14, 23, tzinfo=UTC), 24)])
+    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    root = day_root(tmp_path)
+    assert json.loads((root / "metadata/camera.json").read_text())["app"] == app
+    index = json.loads((root / "manifests/archive_index.json").read_text())
+    assert len(index) == 2 and sum(bool(i.get("in_day")) for i in index) == 1
+    video = probe(output(tmp_path))
+    assert video.frames == 48 and video.codec == "h264" and abs(video.fps - 5) < 0.01
+    assert len(list((root / "archives").iterdir())) == 1  # only the day's archive
+    # read only: nothing that changes the camera
+    assert cam.state.requests_to("timelapse2/reset") == 0
+    assert cam.state.requests_to("timelapse2/export") == 0
+    exports = cam.state.requests_to("timelapse2/download") + \
+        cam.state.requests_to("timelapseme/archives")
+    assert build(config(tmp_path, cam, monkeypatch)) == 0  # a rerun downloads nothing
+    assert cam.state.requests_to("timelapse2/download", 200) + cam.state.requests_to(
+        "timelapseme/archives", 200) <= exports
+
+
+@pytest.mark.parametrize("app", ["timelapse2", "timelapse3"])
+def test_multi_day_archive_is_cut_to_the_day(camera, app, tmp_path, monkeypatch):
+    cam = camera(app, [weekly()])
+    assert build(config(tmp_path, cam, monkeypatch, "fps = 12")) == 0
+    video = probe(output(tmp_path))
+    assert video.frames == 24 and abs(video.fps - 12) < 0.01  # output fps configurable
+    assert abs(video.duration - 2.0) < 0.2
+
+
+def test_timelapseme_cut_uses_the_real_frame_times(camera, tmp_path, monkeypatch):
+    spec = weekly("week.avi")
+    cam = camera("timelapseme", [spec])
+    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    start = dt.datetime(2024, 1, 15, tzinfo=UTC)
+    expected = sum(start <= t.replace(microsecond=0) < start + dt.timedelta(days=1)
+                   for t in spec.frame_times())
+    assert probe(output(tmp_path)).frames == expected
+
+
+def test_local_time_zone_day(camera, tmp_path, monkeypatch):
+    cam = camera("timelapse3", [weekly()])
+    assert build(config(tmp_path, cam, monkeypatch, 'timezone = "Asia/Tokyo"')) == 0
+    # Tokyo's Jan 15 is 2024-01-14T15:00Z .. 2024-01-15T15:00Z: still 24 hourly frames
+    assert probe(output(tmp_path)).frames == 24
+
+
+def test_wrong_credentials(camera, tmp_path, monkeypatch, capsys):
+    cam = camera("timelapse2", [daily()])
+    cfg = config(tmp_path, cam, monkeypatch)
+    monkeypatch.setenv("AXIS_PW", "wrong")
+    assert build(cfg) == 3
+    assert "rejected the credentials" in capsys.readouterr().err
+    assert main(["axis-download", "--host", cam.host, "--user", "root", "--pass", "nope",
+                 "--outdir", str(tmp_path / "dl")]) == 2
+
+
+def test_size_mismatch_triggers_a_new_download(camera, tmp_path, monkeypatch):
+    cam = camera("timelapse2", [daily()])
+    cfg = config(tmp_path, cam, monkeypatch)
+    assert build(cfg) == 0
+    [archive] = (day_root(tmp_path) / "archives").iterdir()
+    whole = archive.read_bytes()
+    archive.write_bytes(whole[: len(whole) // 3])  # an earlier download cut short
+    before = cam.state.requests_to("timelapse2/download", 200)
+    assert build(cfg) == 0
+    assert cam.state.requests_to("timelapse2/download", 200) == before + 1
+    assert archive.read_bytes() == whole
+
+
+def test_hostile_archive_names_stay_inside(camera, tmp_path, monkeypatch):
+    cam = camera("timelapse2", [daily("../../../escape.avi"),
+                                ArchiveSpec("a/b\\c.avi", "p1",
+                                            dt.datetime(2024, 1, 15, 12, tzinfo=UTC),
+                                            dt.datetime(2024, 1, 15, 13, tzinfo=UTC), 5)])
+    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    downloads = tmp_path / "dl" / "inner"
+    assert main(["axis-download", "--host", cam.host, "--user", "root", "--pass",
+                 PASSWORD, "--outdir", str(downloads), "--no-progress"]) == 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all((tmp_path / "out") in p.parents or downloads in p.parents
+               or p.name == "axis.toml" for p in written)
+    assert len(list(downloads.iterdir())) == 2
+    assert not (tmp_path.parent / "escape.avi").exists()
+
+
+def test_rate_limit_holds(camera, tmp_path):
+    cam = camera("timelapse3", [daily(frames=40)])
+    size = cam.state.media(cam.state.archives[0]).stat().st_size
+    mbps = size * 8 / 1e6 / 1.5  # the file should take about 1.5 s
+    started = time.monotonic()
+    assert main(["axis-download", "--host", cam.host, "--user", "root", "--pass",
+                 PASSWORD, "--outdir", str(tmp_path / "dl"), "--no-progress",
+                 "--rate-limit", f"{mbps:.4f}"]) == 0
+    elapsed = time.monotonic() - started
+    rate = size * 8 / 1e6 / elapsed
+    assert elapsed >= 1.5 * 0.9 and rate <= mbps * 1.1
+
+
+def test_5xx_is_retried_and_4xx_is_not(camera, tmp_path, capsys):
+    cam = camera("timelapse2", [daily(), daily("second.avi", 10)])
+    cam.fault("download", "status", times=1, status=503)
+    args = ["axis-download", "--host", cam.host, "--user", "root", "--pass", PASSWORD,
+            "--outdir", str(tmp_path / "dl"), "--no-progress", "--retry-delay", "0"]
+    assert main(args) == 0
+    assert cam.state.requests_to("timelapse2/download", 503) == 1
+    cam.fault("download", "status", times=1, status=404)
+    assert main(args + ["--overwrite"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "Done. downloaded=1 skipped=0 failed=1" in out
+    assert cam.state.requests_to("timelapse2/download", 404) == 1  # never retried
+
+
+def test_cut_connection_is_retried_and_leaves_no_partial(camera, tmp_path, monkeypatch):
+    cam = camera("timelapse2", [daily()])
+    cam.fault("download", "cut", times=1)
+    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert not list(tmp_path.rglob("*.partial"))
+    assert probe(output(tmp_path)).frames == 48
+
+
+def test_ctrl_c_once_finishes_the_file_twice_stops_now(camera, tmp_path):
+    cam = camera("timelapse2", [daily(f"day{n}.avi", 20) for n in range(4)])
+    cam.fault("download", "slow", times=100, delay=1.0)
+    args = ["axis-download", "--host", cam.host, "--user", "root", "--pass", PASSWORD,
+            "--outdir", str(tmp_path / "once"), "--no-progress"]
+    process = run_cli_subprocess(args)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    finished = list((tmp_path / "once").iterdir())
+    assert 1 <= len(finished) < 4 and not [p for p in finished if ".partial" in p.name]
+    for path in finished:
+        assert probe(path).frames == 20  # whole files only
+
+    process = run_cli_subprocess([*args[:-2], str(tmp_path / "twice"), "--no-progress"])
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in out
+    assert not list((tmp_path / "twice").glob("*.partial"))
+    cam.state.faults.clear()
+    rerun = run_cli_subprocess([*args[:-2], str(tmp_path / "twice"), "--no-progress"])
+    out, _ = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0 and len(list((tmp_path / "twice").iterdir())) == 4

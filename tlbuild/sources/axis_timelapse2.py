@@ -1,0 +1,287 @@
+"""Axis Timelapse2 / Timelapse3 / TimelapseMe archives as a tlbuild source.
+
+    scan              metadata/camera.json (app and version), manifests/archive_index.json
+    fetch:<archive>   archives/<name>          (kept unless its size differs from the
+                                                server's, so a truncated file is redone)
+    segment:<archive> segments/<name>.mp4      (the archive's frames inside the day)
+    speed             metadata/day.json
+    render            timelapse/<camera>_<date>_timelapse.mp4   (segments joined)
+    verify            metadata/verify.json
+
+An archive spanning more than the day (weekly, monthly or size splits) is cut to the
+day: frames are placed evenly between `first` and `last` (1.x stores no per-frame
+times); TimelapseMe's `frames` route gives the real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+from doit import create_after
+from doit.tools import config_changed
+
+from .. import __version__
+from ..build import DayBuild
+from ..config import SIMULATOR_HOST
+from ..errors import MediaError, UsageError
+from ..files import read_json, write_bytes_if_changed, write_json_if_changed
+from ..media import ffmpeg_version, probe, render_file
+from .axis_client import Archive, ArchiveGone, AxisClient
+from .unifi import day_window
+
+log = logging.getLogger("tlbuild.axis")
+DEFAULT_FPS = 10
+
+
+def client_for(build: DayBuild) -> AxisClient:
+    settings = build.settings
+    base = settings.base_url
+    if settings.host == SIMULATOR_HOST:
+        from ..sim.axis import demo_camera
+        base = demo_camera(settings.username, build.password.reveal(), build.date).url
+    return AxisClient(base, settings.username, build.password,
+                      zone=settings.timezone, retries=settings.retries,
+                      timeout=settings.timeout, tls_insecure=settings.tls_insecure,
+                      rate_limit_mbps=settings.rate_limit_mbps)
+
+
+def frame_times(archive: Archive, real: list[int]) -> list[int]:
+    """Each frame's time: the real ones when they fit the archive, else evenly spread."""
+    inside = [t for t in real if archive.first_ms <= t <= archive.last_ms]
+    if archive.frames and len(inside) == archive.frames:
+        return inside
+    if archive.frames <= 1:
+        return [archive.first_ms] * archive.frames
+    step = (archive.last_ms - archive.first_ms) / (archive.frames - 1)
+    return [round(archive.first_ms + i * step) for i in range(archive.frames)]
+
+
+def day_cut(times: list[int], start: int, end: int) -> tuple[int, int] | None:
+    """[first, last] frame indexes inside [start, end), or None."""
+    inside = [i for i, t in enumerate(times) if start <= t < end]
+    return (inside[0], inside[-1]) if inside else None
+
+
+def choose_profile(archives: list[dict[str, Any]], wanted: str | None,
+                   profiles: list[dict[str, Any]]) -> str | None:
+    if wanted:
+        ids = {str(p["id"]) for p in profiles} | {a["profile_id"] for a in archives}
+        if wanted in ids:
+            return wanted
+        named = [str(p["id"]) for p in profiles
+                 if str(p.get("name", "")).casefold() == wanted.casefold()]
+        if named:
+            return named[0]
+        known = ", ".join(f"{p.get('name')!r} (id {p['id']})" for p in profiles) or "none"
+        raise UsageError(f"timelapse profile {wanted!r} not found; profiles: {known}")
+    frames: dict[str, int] = {}
+    for item in archives:
+        frames[item["profile_id"]] = frames.get(item["profile_id"], 0) + \
+            item["cut"][1] - item["cut"][0] + 1
+    if not frames:
+        return None
+    chosen = max(sorted(frames), key=lambda pid: frames[pid])
+    if len(frames) > 1:
+        log.warning("several timelapse profiles recorded this day (%s); using %s: set "
+                    "`profile` to choose", ", ".join(sorted(frames)), chosen)
+    return chosen
+
+
+def scan(build: DayBuild) -> None:
+    layout, settings = build.layout, build.settings
+    if build.offline:
+        if not layout.archive_index.exists():
+            raise UsageError(f"no archive index at {layout.archive_index}: scan online "
+                             "first")
+        return
+    client = client_for(build)
+    app = client.detect()
+    archives = client.archives()
+    start, end = day_window(build.date, settings.timezone)
+    real_times = {pid: client.frame_times(pid) for pid in
+                  {a.profile_id for a in archives}} if app == "timelapseme" else {}
+    listing, day = [], []
+    for archive in sorted(archives, key=lambda a: (a.first_ms, a.filename)):
+        item = archive.as_dict()
+        if archive.first_ms < end and archive.last_ms >= start and archive.frames:
+            cut = day_cut(frame_times(archive, real_times.get(archive.profile_id, [])),
+                          start, end)
+            if cut:
+                item["cut"] = list(cut)
+                day.append(item)
+        listing.append(item)
+    profile = choose_profile(day, settings.profile, client.profiles())
+    for item in day:
+        item["in_day"] = item["profile_id"] == profile
+        if item["in_day"]:
+            item["remote_size"] = client.remote_size(Archive.from_dict(item))
+    write_json_if_changed(layout.camera_json, {
+        "app": app, "version": client.version, "host": settings.host,
+        "profile": profile, "timezone": settings.timezone, "tool_version": __version__})
+    write_json_if_changed(layout.archive_index, listing)
+    chosen = [i for i in day if i.get("in_day")]
+    log.info("%s %s: %s %s, %d archives, %d for this day", settings.name, build.date,
+             app, client.version or "", len(listing), len(chosen))
+
+
+def day_archives(build: DayBuild) -> list[dict[str, Any]]:
+    return [item for item in read_json(build.layout.archive_index, []) if item.get("in_day")]
+
+
+def output_fps(build: DayBuild, archives: list[dict[str, Any]]) -> float:
+    configured = build.settings.render.fps
+    if configured:
+        return float(configured)
+    return float(next((a["fps"] for a in archives if a.get("fps")), DEFAULT_FPS))
+
+
+def fetch(build: DayBuild, item: dict[str, Any]) -> None:
+    path = build.layout.archive_dir / item["local_name"]
+    try:
+        size = client_for(build).download(Archive.from_dict(item), path,
+                                          lambda n, total: build.count_bytes(n))
+    except ArchiveGone as gone:
+        raise MediaError(f"archive {item['filename']!r} is no longer on the camera "
+                         f"({gone}); rerun the scan") from None
+    log.info("downloaded %s (%d bytes)", item["filename"], size)
+
+
+def segment(build: DayBuild, item: dict[str, Any], fps: float) -> None:
+    first, last = item["cut"]
+    render_file("archive_segment.j2", segment_path(build, item), (last - first + 1) / fps,
+                archive=build.layout.archive_dir / item["local_name"], first=first,
+                last=last, count=last - first + 1, fps=f"{fps:g}",
+                crf=build.settings.render.crf, preset=build.settings.render.preset)
+
+
+def segment_path(build: DayBuild, item: dict[str, Any]) -> Path:
+    return build.layout.segment_dir / (Path(item["local_name"]).stem + ".mp4")
+
+
+def write_day(build: DayBuild) -> None:
+    archives = day_archives(build)
+    fps = output_fps(build, archives)
+    frames = sum(a["cut"][1] - a["cut"][0] + 1 for a in archives)
+    lines = "".join("file '" + str(segment_path(build, a)).replace("'", "'\\''") + "'\n"
+                    for a in archives)
+    write_bytes_if_changed(build.layout.segments_list, lines.encode())
+    write_json_if_changed(build.layout.day_json, {
+        "camera_name": build.settings.name, "date": build.date.isoformat(),
+        "timezone": build.settings.timezone,
+        "app": (read_json(build.layout.camera_json, {}) or {}).get("app"),
+        "archives": [a["filename"] for a in archives], "frame_count": frames,
+        "fps": fps, "duration_secs": round(frames / fps, 3),
+        "tool_version": __version__, "ffmpeg_version": ffmpeg_version(),
+        "render": build.settings.render.as_dict()})
+
+
+def render(build: DayBuild) -> None:
+    day = read_json(build.layout.day_json, {})
+    if not day.get("frame_count"):
+        log.info("%s %s: no archived frames for this day", build.settings.name, build.date)
+        return
+    render_file("concat_copy.j2", build.layout.timelapse, day["duration_secs"],
+                concat=build.layout.segments_list)
+
+
+def verify(build: DayBuild) -> dict[str, Any]:
+    day = read_json(build.layout.day_json, {})
+    if not day.get("frame_count"):
+        return {"output": None}
+    info = probe(build.layout.timelapse)
+    checks = {"frame_count": info.frames == day["frame_count"],
+              "duration": abs(info.duration - day["duration_secs"]) <= max(
+                  2 / day["fps"], 0.5)}
+    report = {"ok": all(checks.values()), "checks": checks, "frames": info.frames,
+              "duration_secs": info.duration}
+    write_json_if_changed(build.layout.verify_json, report)
+    if not report["ok"]:
+        raise MediaError(f"verification failed; see {build.layout.verify_json}")
+    log.info("verified %s: %d frames", build.layout.timelapse.name, info.frames)
+    stat = build.layout.timelapse.stat()
+    return {"output": f"{stat.st_size}:{stat.st_mtime_ns}"}
+
+
+def tasks(build: DayBuild) -> dict[str, Any]:
+    layout, settings = build.layout, build.settings
+
+    def task_scan() -> dict[str, Any]:
+        """Detect the app, list its archives, pick this day's (read only)."""
+        return {"actions": [build.action("scan", scan)],
+                "targets": [str(layout.camera_json), str(layout.archive_index)],
+                "uptodate": [False], "clean": True, "verbosity": 2}
+
+    @create_after(executed="scan")
+    def task_fetch() -> Iterator[dict[str, Any]]:
+        """Download each archive of the day (again only if its size changed)."""
+        for item in day_archives(build):
+            path = layout.archive_dir / item["local_name"]
+            expected = item.get("remote_size") or (item["size"] if item["container"] ==
+                                                   "mp4" else None)
+
+            def complete(path: Path = path, expected: int | None = expected) -> bool:
+                return path.exists() and (expected is None or
+                                          path.stat().st_size == expected)
+            yield {"name": path.stem,
+                   "actions": [] if build.offline else [
+                       build.action(f"fetch:{path.stem}", fetch, item)],
+                   "targets": [str(path)], "uptodate": [complete],
+                   "clean": True, "verbosity": 2}
+
+    @create_after(executed="scan")
+    def task_segment() -> Iterator[dict[str, Any]]:
+        """Cut each archive to the day and encode it as H.264."""
+        archives = day_archives(build)
+        fps = output_fps(build, archives)
+        for item in archives:
+            path = segment_path(build, item)
+            archive = layout.archive_dir / item["local_name"]
+            # doit does not link a file dep to the delayed task that makes it: say so
+            yield {"name": path.stem,
+                   "actions": [build.action(f"segment:{path.stem}", segment, item, fps)],
+                   "task_dep": [f"fetch:{archive.stem}"],
+                   "file_dep": [str(archive)],
+                   "targets": [str(path)],
+                   "uptodate": [config_changed({"cut": item["cut"], "fps": fps,
+                                                "crf": settings.render.crf,
+                                                "preset": settings.render.preset,
+                                                "ffmpeg": ffmpeg_version()})],
+                   "clean": True, "verbosity": 2}
+
+    @create_after(executed="scan")
+    def task_speed() -> dict[str, Any]:
+        """Write day.json and the list of segments."""
+        archives = day_archives(build)
+        return {"actions": [build.action("speed", write_day)], "task_dep": ["segment"],
+                "file_dep": [str(layout.archive_index)],
+                "targets": [str(layout.day_json), str(layout.segments_list)],
+                "uptodate": [config_changed({"render": settings.render.as_dict(),
+                                             "fps": output_fps(build, archives),
+                                             "ffmpeg": ffmpeg_version()})],
+                "clean": True, "verbosity": 2}
+
+    @create_after(executed="scan")
+    def task_render() -> dict[str, Any]:
+        """Join the segments into the day's MP4 (faststart)."""
+        segments = [str(segment_path(build, a)) for a in day_archives(build)]
+        return {"actions": [build.action("render", render)], "task_dep": ["speed"],
+                "file_dep": [str(layout.day_json), str(layout.segments_list), *segments],
+                "targets": [str(layout.timelapse)], "clean": True, "verbosity": 2}
+
+    def task_verify() -> dict[str, Any]:
+        """Check the output's frame count and duration."""
+        def unchanged(task: Any, values: dict[str, Any]) -> bool:
+            try:
+                stat = layout.timelapse.stat()
+                return values.get("output") == f"{stat.st_size}:{stat.st_mtime_ns}"
+            except FileNotFoundError:
+                return values.get("output", "") is None
+        return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
+                "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
+                "uptodate": [unchanged], "clean": True, "verbosity": 2}
+
+    return {"task_scan": task_scan, "task_fetch": task_fetch,
+            "task_segment": task_segment, "task_speed": task_speed,
+            "task_render": task_render, "task_verify": task_verify}
