@@ -118,12 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
                              help="parallel downloads (default 4)")
             sub.add_argument("--retries", type=_positive_int,
                              help="attempts per request (default 3)")
+            sub.add_argument("--channel", type=int, choices=(0, 1, 2),
+                             help="UniFi export stream: 0 high (default), 1 medium, "
+                                  "2 low: a phone-sized timelapse needs no 4K export")
         if name in ("render", "run"):
             sub.add_argument("--target", type=float, help="output seconds (default 600)")
             sub.add_argument("--fps", type=int, help="output frame rate (default 30)")
             sub.add_argument("--crf", type=int, help="x264 quality 0-51 (default 23)")
             sub.add_argument("--preset", choices=X264_PRESETS,
                              help="x264 preset (default medium)")
+            sub.add_argument("--scale", help="output size as ffmpeg's scale, written "
+                                             "--scale=-2:1080 (-2 keeps the aspect "
+                                             "ratio; default: the source's size)")
         _global_options(sub, suppress=True)
     publish = commands.add_parser(
         "publish", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -195,7 +201,8 @@ def _batch_commands(commands: Any) -> None:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = {key: getattr(args, key, None) for key in
-              ("workers", "retries", "target", "fps", "crf", "preset")}
+              ("workers", "retries", "target", "fps", "crf", "preset", "scale",
+               "channel")}
     if getattr(args, "no_merge", None):
         values["merge"] = False
     if args.tls_insecure:

@@ -8,6 +8,7 @@ and the value is read into memory only (see `Secret`).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from .errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/tlbuild.toml")
 SIMULATOR_HOST = "simulator"
+SCALE = re.compile(r"(-[12]|[1-9]\d{1,4}):(-[12]|[1-9]\d{1,4})")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                 "slow", "slower", "veryslow", "placebo")
 
@@ -82,10 +84,14 @@ class RenderSettings:
     fps: int = 30
     crf: int = 23
     preset: str = "medium"
+    scale: str | None = None      # ffmpeg scale, e.g. "-2:1080"; None keeps the size
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "fps": self.fps, "crf": self.crf,
-                "preset": self.preset}
+        values = {"target": self.target, "fps": self.fps, "crf": self.crf,
+                  "preset": self.preset}
+        if self.scale:
+            values["scale"] = self.scale
+        return values
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ class UnifiCamera:
     direct_api: bool = False
     merge: bool = True
     timezone: str | None = None
+    channel: int = 0              # export stream: 0 high, 1 medium, 2 low
     publish: tuple[str, ...] = ()
     source: str = "unifi"
 
@@ -227,7 +234,16 @@ def validate_render(render: RenderSettings, where: str) -> RenderSettings:
         raise ConfigError(f"{where}: crf must be between 0 and 51")
     if render.preset not in X264_PRESETS:
         raise ConfigError(f"{where}: preset must be one of {', '.join(X264_PRESETS)}")
+    if render.scale is not None and not SCALE.fullmatch(render.scale):
+        raise ConfigError(f"{where}: scale must be WIDTH:HEIGHT, e.g. -2:1080 (-2 keeps "
+                          "the aspect ratio with an even size)")
     return render
+
+
+def validate_channel(channel: int, where: str) -> int:
+    if channel not in (0, 1, 2):
+        raise ConfigError(f"{where}: channel must be 0 (high), 1 (medium) or 2 (low)")
+    return channel
 
 
 def validate_timezone(name: str | None, where: str) -> str | None:
@@ -297,6 +313,7 @@ def _render(table: _Table, defaults: RenderSettings = RenderSettings()) -> Rende
         fps=table.get("fps", int, defaults.fps),
         crf=table.get("crf", int, defaults.crf),
         preset=table.get("preset", str, defaults.preset),
+        scale=table.get("scale", str, defaults.scale),
     ), table.where)
 
 
@@ -321,6 +338,7 @@ def _unifi_camera(name: str, table: _Table, base: Path) -> UnifiCamera:
         direct_api=table.get("direct_api", bool, False),
         merge=table.get("merge", bool, True),
         timezone=validate_timezone(table.get("timezone", str), where),
+        channel=validate_channel(table.get("channel", int, 0), where),
         publish=_names(table, "publish"),
     )
     table.get("source", str)
@@ -498,11 +516,13 @@ def load_config(path: Path | str | None = None) -> Config:
 
 def with_overrides(camera: Any, **overrides: Any) -> Any:
     """The camera with non-None overrides applied (render keys go into `render`)."""
-    render_keys = {"target", "fps", "crf", "preset"}
+    render_keys = {"target", "fps", "crf", "preset", "scale"}
     render = {k: v for k, v in overrides.items() if k in render_keys and v is not None}
     rest = {k: v for k, v in overrides.items() if k not in render_keys and v is not None
             and hasattr(camera, k)}
     if render:
         rest["render"] = validate_render(replace(camera.render, **render),
                                          "command line")
+    if "channel" in rest:
+        validate_channel(rest["channel"], "command line")
     return replace(camera, **rest)

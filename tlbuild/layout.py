@@ -64,6 +64,14 @@ class DayLayout:
         return self.root / "manifests" / "frames.txt"
 
     @property
+    def intermediate_dir(self) -> Path:
+        return self.root / "intermediates"
+
+    @property
+    def intermediates_list(self) -> Path:
+        return self.root / "manifests" / "intermediates.txt"
+
+    @property
     def archive_index(self) -> Path:
         return self.root / "manifests" / "archive_index.json"
 

@@ -94,6 +94,37 @@ def probe(path: Path) -> VideoInfo:
         frames=int(frames[-1]) if frames else 0)
 
 
+def keyframe_interval(path: Path, duration: float) -> float:
+    """Seconds between keyframes: decode keyframes only (cheap) and count them."""
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-skip_frame", "nokey", "-i",
+               str(path), "-map", "0:v:0", "-f", "null", "-progress", "pipe:1",
+               "-nostats", "-"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    frames = _FRAME.findall(result.stdout)
+    keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
+    return round(duration / keyframes, 3) if keyframes else duration
+
+
+def cfr_frame_count(clips: list[tuple[float, float]], speed: str, fps: int) -> int:
+    """How many frames the spec's `setpts=PTS/speed -r fps` yields for these clips
+    ((seconds, frame rate) each, in order). Read off tiny stand-ins with the same
+    timing joined by the concat filter (the frame choice is content-blind), so a
+    render from intermediates can match the spec's command exactly."""
+    sources = ";".join(f"color=s=16x16:r={rate:g}:d={secs:.3f}[v{n}]"
+                       for n, (secs, rate) in enumerate(clips))
+    inputs = "".join(f"[v{n}]" for n in range(len(clips)))
+    graph = f"{sources};{inputs}concat=n={len(clips)}:v=1:a=0,setpts=PTS/{speed}[out]"
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-filter_complex", graph,
+               "-map", "[out]", "-r", str(fps), "-f", "null", "-progress", "pipe:1",
+               "-nostats", "-"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    frames = _FRAME.findall(result.stdout)
+    if result.returncode != 0 or not frames:
+        raise MediaError("could not compute the output frame count: "
+                         + _last_error_line(result.stderr))
+    return int(frames[-1])
+
+
 def _last_error_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines()
              if line.strip() and not line.startswith((" ", "Input", "Output", "Stream"))]

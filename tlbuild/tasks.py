@@ -9,19 +9,24 @@ leaves everything downstream up to date.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
 
 from doit.exceptions import TaskFailed
 from doit import create_after
+from doit.task import clean_targets
 from doit.tools import config_changed
 
 from . import __version__
 from .build import DayBuild
+from .sources.unifi import clip_facts
 from .clipindex import COMPLETE, FAILED, clip_key, sort_key
 from .errors import MediaError
 from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .reporter import progress_reporter
-from .media import ffmpeg_version, probe, render_file, speed_text
+from .media import cfr_frame_count, ffmpeg_version, probe, render_file, speed_text
+from .render_plan import KEYFRAME, RenderPlan, plan_render
 
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0
@@ -44,17 +49,16 @@ def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
         if entry.get("status") != COMPLETE:
             continue
         path = build.layout.clip_path(entry["file_path"])
-        if "video_secs" not in entry or entry.get("size") != _size(path):
+        if "keyframe_secs" not in entry or entry.get("size") != _size(path):
             try:
-                seconds = probe(path).duration
+                facts = clip_facts(path, probe(path))
             except (MediaError, FileNotFoundError) as error:
                 log.warning("leaving out clip %s: %s", path.name, error)
                 build.index.update(clip_key(entry), status=FAILED, error=str(error),
                                    size=None, video_secs=None)
                 continue
-            entry = {**entry, "size": _size(path), "video_secs": round(seconds, 3)}
-            build.index.update(clip_key(entry), size=entry["size"],
-                               video_secs=entry["video_secs"])
+            entry = {**entry, **facts}
+            build.index.update(clip_key(entry), **facts)
         clips.append(entry)
     return clips
 
@@ -101,6 +105,7 @@ def write_day(build: DayBuild) -> None:
     total = round(sum(entry.get("video_secs", 0.0) for entry in clips), 3)
     target = build.settings.render.target
     speed = compute_speed(total, target)
+    plan = plan_render(speed, build.settings.render.fps, clips)
     camera = read_json(build.layout.camera_json, {})
     write_json_if_changed(build.layout.day_json, {
         "camera_id": camera.get("id"),
@@ -118,6 +123,7 @@ def write_day(build: DayBuild) -> None:
         "tool_version": __version__,
         "ffmpeg_version": ffmpeg_version(),
         "render": build.settings.render.as_dict(),
+        "render_plan": plan.as_dict(),
     })
 
 
@@ -128,12 +134,43 @@ def render(build: DayBuild) -> TaskFailed | None:
         return None
     settings = build.settings.render
     output = build.layout.timelapse
-    log.info("rendering %s: %d clips, %.0f s at %gx", output.name, day["valid_clips"],
-             day["total_duration_secs"], day["speed_factor"])
-    render_file("render_concat.j2", output, day["output_duration_secs"],
-                concat=build.layout.concat, speed=speed_text(day["speed_factor"]),
-                fps=settings.fps, crf=settings.crf, preset=settings.preset)
+    plan = RenderPlan.from_dict(day.get("render_plan"))
+    source = build.layout.concat
+    if plan.uses_intermediates:
+        source = build.layout.intermediates_list
+        _, clips = concat_entries(build)
+        # the original clips' durations keep every clip at its place in the timeline
+        write_bytes_if_changed(source, "".join(
+            concat_line(str(intermediate_path(build, c))) + f"duration {c['video_secs']}\n"
+            for c in clips).encode())
+    log.info("rendering %s: %d clips, %.0f s at %gx (%s%s)", output.name,
+             day["valid_clips"], day["total_duration_secs"], day["speed_factor"],
+             plan.mode, f", every {plan.step}th frame" if plan.step > 1 else "")
+    frames = None
+    if plan.uses_intermediates:
+        _, clips = concat_entries(build)
+        frames = cfr_frame_count([(c["video_secs"], c.get("fps") or settings.fps)
+                                  for c in clips],
+                                 speed_text(day["speed_factor"]), settings.fps)
+    render_file("render_concat.j2", output, day["output_duration_secs"], concat=source,
+                speed=speed_text(day["speed_factor"]), fps=settings.fps, crf=settings.crf,
+                preset=settings.preset, frames=frames,
+                scale=None if plan.uses_intermediates else settings.scale)
     return None
+
+
+def intermediate_path(build: DayBuild, entry: dict[str, Any]) -> Path:
+    return build.layout.intermediate_dir / Path(entry["file_path"]).name
+
+
+def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
+    filters = [] if plan.mode == KEYFRAME else [f"select='not(mod(n\\,{plan.step}))'"]
+    if build.settings.render.scale:
+        filters.append(f"scale={build.settings.render.scale}")
+    render_file("intermediate.j2", intermediate_path(build, entry),
+                entry.get("video_secs", 1.0),
+                clip=build.layout.clip_path(entry["file_path"]),
+                keyframes=plan.mode == KEYFRAME, filters=",".join(filters))
 
 
 def output_stamp(build: DayBuild) -> str | None:
@@ -201,15 +238,44 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
                                              "ffmpeg": ffmpeg_version()})],
                 "clean": True, "verbosity": 2}
 
+    def current_plan() -> tuple[RenderPlan, list[dict[str, Any]]]:
+        day = read_json(layout.day_json, {}) or {}
+        plan = RenderPlan.from_dict(day.get("render_plan"))
+        if not plan.uses_intermediates or not layout.concat.exists():
+            return plan, []
+        return plan, concat_entries(build)[1]
+
+    @create_after(executed="speed")
+    def task_intermediate() -> Iterator[dict[str, Any]]:
+        """Decode each clip once into the frames a render can use."""
+        plan, clips = current_plan()
+        for entry in clips:
+            clip = build.layout.clip_path(entry["file_path"])
+            yield {"name": clip.stem,
+                   "actions": [build.action(f"intermediate:{clip.stem}",
+                                            make_intermediate, entry, plan)],
+                   "file_dep": [str(clip)],
+                   "targets": [str(intermediate_path(build, entry))],
+                   "uptodate": [config_changed({"plan": plan.as_dict(),
+                                                "scale": settings.scale,
+                                                "ffmpeg": ffmpeg_version()})],
+                   "clean": True, "verbosity": 2}
+
+    @create_after(executed="speed", target_regex=r".*_timelapse\.mp4$")
     def task_render() -> dict[str, Any]:
         """Render the timelapse MP4 (runs only when its inputs or settings change)."""
+        plan, clips = current_plan()
         return {"actions": [build.action("render", render)],
-                "file_dep": [str(layout.concat), str(layout.day_json)],
+                "task_dep": ["intermediate"],
+                "file_dep": [str(layout.concat), str(layout.day_json),
+                             *(str(intermediate_path(build, c)) for c in clips)],
                 "targets": [str(layout.timelapse)],
                 "uptodate": [config_changed({"fps": settings.fps, "crf": settings.crf,
                                              "preset": settings.preset,
+                                             "scale": settings.scale,
                                              "ffmpeg": ffmpeg_version()})],
-                "clean": True, "verbosity": 2}
+                "clean": [clean_targets, (remove_tree, [layout.intermediate_dir])],
+                "verbosity": 2}
 
     def task_verify() -> dict[str, Any]:
         """Check the clips, the order and the output duration (spec section 10)."""
@@ -221,11 +287,16 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
                 "clean": True, "verbosity": 2}
 
     return {"task_manifest": task_manifest, "task_speed": task_speed,
-            "task_render": task_render, "task_verify": task_verify}
+            "task_intermediate": task_intermediate, "task_render": task_render,
+            "task_verify": task_verify}
 
 
-DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "render", "verify",
-                 "publish"]
+def remove_tree(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "intermediate",
+                 "render", "verify", "publish"]
 
 
 def namespace(build: DayBuild) -> dict[str, Any]:

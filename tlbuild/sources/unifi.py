@@ -16,6 +16,7 @@ from ..build import DayBuild
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
 from ..errors import CameraNotFound, RemoteError, UsageError
 from ..files import remove_stale_partials, safe_name, write_json_if_changed
+from ..media import keyframe_interval
 from .unifi_client import EVENT_TYPES, ClipUnavailable
 
 log = logging.getLogger("tlbuild.unifi")
@@ -75,7 +76,8 @@ def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[st
     return groups
 
 
-def clip_entry(group: list[dict[str, Any]], clip_dir: str) -> dict[str, Any]:
+def clip_entry(group: list[dict[str, Any]], clip_dir: str, channel: int = 0
+               ) -> dict[str, Any]:
     first = group[0]
     start, end = first["start"], max(event["end"] for event in group)
     event_id = safe_name(first["id"], "event")
@@ -91,7 +93,9 @@ def clip_entry(group: list[dict[str, Any]], clip_dir: str) -> dict[str, Any]:
         "smart_types": smart,
         "score": first.get("score"),
         "status": PENDING,
-        "file_path": f"{clip_dir}/clip_{start}_{end}_{event_id}.mp4",
+        # another channel is other footage: it gets its own file name
+        "file_path": f"{clip_dir}/clip_{start}_{end}_{event_id}"
+                     f"{f'_ch{channel}' if channel else ''}.mp4",
     }
 
 
@@ -113,7 +117,7 @@ def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
         if before.get("status") == FAILED and path.is_file():
             path.unlink()  # found corrupt by the manifest: download it again
         if path.is_file():
-            keep = {k: before[k] for k in ("size", "video_secs") if k in before}
+            keep = {k: before[k] for k in MEASURED if k in before}
             result.append({**entry, **keep, "status": COMPLETE})
         elif before.get("status") == FAILED:
             result.append({**entry, "status": FAILED, "error": before.get("error")})
@@ -166,7 +170,7 @@ def scan(build: DayBuild) -> TaskFailed | None:
     events = client.events(camera["id"], *window)
     kept = day_events(events, camera["id"], *window)
     clip_dir = layout.clip_dir.relative_to(layout.root).as_posix()
-    clips = [clip_entry(group, clip_dir)
+    clips = [clip_entry(group, clip_dir, build.settings.channel)
              for group in group_events(kept, build.settings.merge)]
     entries = reconcile(clips, build.index.read(), layout.root)
     write_json_if_changed(layout.camera_json,
@@ -193,8 +197,9 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
     key = clip_key(entry)
     build.index.update(key, status=IN_PROGRESS)
     try:
-        seconds = build.client().export(build.camera_id(), entry["start_ms"],
-                                        entry["end_ms"], 0, path, build.count_bytes)
+        info = build.client().export(build.camera_id(), entry["start_ms"],
+                                     entry["end_ms"], build.settings.channel, path,
+                                     build.count_bytes)
     except (ClipUnavailable, RemoteError) as error:
         build.index.update(key, status=FAILED, error=str(error))
         with build.outcome.lock:
@@ -204,10 +209,18 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
     except BaseException:
         build.index.update(key, status=PENDING)
         raise
-    build.index.update(key, status=COMPLETE, size=path.stat().st_size,
-                       video_secs=round(seconds, 3), error=None)
-    log.debug("downloaded %s (%.1f s of video)", path.name, seconds)
+    build.index.update(key, status=COMPLETE, error=None, **clip_facts(path, info))
+    log.debug("downloaded %s (%.1f s of video)", path.name, info.duration)
     return None
+
+
+MEASURED = ("size", "video_secs", "fps", "keyframe_secs")
+
+
+def clip_facts(path: Path, info: Any) -> dict[str, Any]:
+    """What the render plan needs to know of a clip, measured once."""
+    return {"size": path.stat().st_size, "video_secs": round(info.duration, 3),
+            "fps": info.fps, "keyframe_secs": keyframe_interval(path, info.duration)}
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:

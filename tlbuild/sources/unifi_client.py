@@ -18,7 +18,7 @@ from ..errors import AuthError, RemoteError
 from ..files import commit_partial, partial_path
 from ..http import (Retryable, RetryPolicy, check_retryable_status, describe,
                     make_session, stop_requested, tls_rejected_message, with_retries)
-from ..media import probe
+from ..media import VideoInfo, probe
 from ..errors import MediaError
 
 log = logging.getLogger("tlbuild.unifi")
@@ -168,8 +168,8 @@ class ProtectClient:
             cursor = max(event["start"] for event in valid)
 
     def export(self, camera_id: str, start_ms: int, end_ms: int, channel: int,
-               final: Path, on_bytes: Callable[[int], None] | None = None) -> float:
-        """Download an export into `final` atomically; return its probed duration.
+               final: Path, on_bytes: Callable[[int], None] | None = None) -> VideoInfo:
+        """Download an export into `final` atomically; return what the probe found.
 
         Each attempt streams to `<final>.partial`, then checks the status, the MP4
         signature, the Content-Length and that the whole file reads as video. Raises
@@ -179,7 +179,7 @@ class ProtectClient:
                   "channel": channel}
         partial = partial_path(final)
 
-        def attempt() -> float:
+        def attempt() -> VideoInfo:
             try:
                 return self._export_once(params, partial, final, on_bytes)
             finally:
@@ -188,7 +188,7 @@ class ProtectClient:
         return with_retries(attempt, self.policy, f"export {final.name}")
 
     def _export_once(self, params: dict[str, Any], partial: Path, final: Path,
-                     on_bytes: Callable[[int], None] | None) -> float:
+                     on_bytes: Callable[[int], None] | None) -> VideoInfo:
         with self.request("video/export", params, stream=True) as response:
             if response.status_code == 404:
                 raise ClipUnavailable("HTTP 404: no recording for this time")
@@ -218,7 +218,7 @@ class ProtectClient:
         except MediaError as exc:
             raise Retryable(f"export is not valid video: {exc}") from None
         commit_partial(partial, final)
-        return info.duration
+        return info
 
 
 def _valid_event(event: Any) -> bool:

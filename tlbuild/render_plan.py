@@ -1,0 +1,51 @@
+"""How to render a day of clips cheaply, and re-render it cheaper still.
+
+The spec's single pass decodes every frame of every clip on every render. But at a
+speed factor S and output rate F, each output frame stands for S/F seconds of
+footage: most source frames can never appear. So each clip is decoded once into an
+intermediate that keeps every d-th frame (d a power of two not above the source
+frames per output frame, so it changes rarely as a day grows), and renders read the
+intermediates. When an output frame spans at least one keyframe interval, only
+keyframes are decoded at all. At low speeds (d < 4) intermediates would cost more
+than they save, and the spec's direct pass is used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DIRECT, INTERMEDIATE, KEYFRAME = "direct", "intermediate", "keyframe"
+MIN_STEP = 4
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    mode: str
+    step: int = 1
+
+    @property
+    def uses_intermediates(self) -> bool:
+        return self.mode != DIRECT
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "RenderPlan":
+        return cls(**data) if data else cls(DIRECT)
+
+
+def plan_render(speed: float, out_fps: float, clips: list[dict[str, Any]]) -> RenderPlan:
+    """The cheapest plan that gives the same output as the spec's command."""
+    if not clips or speed <= 1:
+        return RenderPlan(DIRECT)
+    footage_per_frame = speed / out_fps  # seconds of footage behind one output frame
+    gops = [c.get("keyframe_secs") for c in clips]
+    if all(gops) and footage_per_frame >= max(gops):
+        return RenderPlan(KEYFRAME)
+    source_fps = max((c.get("fps") or 0) for c in clips) or out_fps
+    frames_per_output = footage_per_frame * source_fps
+    step = 2 ** math.floor(math.log2(frames_per_output)) if frames_per_output >= 1 else 1
+    return RenderPlan(INTERMEDIATE, step) if step >= MIN_STEP else RenderPlan(DIRECT)
