@@ -12,7 +12,6 @@ from tlbuild.media import ffmpeg_exe, probe
 from tlbuild.render_plan import DIRECT, INTERMEDIATE, KEYFRAME, RenderPlan, plan_render
 from tlbuild.sim.events import event, event_id
 
-from conftest import DATE
 
 
 def clips(n: int = 3, fps: float = 30, gop: float = 2.0) -> list[dict]:
@@ -63,11 +62,12 @@ def test_output_matches_the_single_pass_render(make_nvr, tlbuild, out, tmp_path,
     ours, theirs = probe(out.timelapse()), probe(single)
     assert ours.frames == theirs.frames
     assert abs(ours.duration - theirs.duration) < 1 / fps + 0.01
-    assert len(list((out.root / "intermediates").glob("*.mp4"))) == day["valid_clips"]
+    assert len(list((out.root / "intermediates").glob("*.mkv"))) == day["valid_clips"]
 
 
 def intermediates(out) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (out.root / "intermediates").glob("*")}
+    return {p.name: p.stat().st_mtime_ns
+            for p in (out.root / "intermediates").glob("*.mkv")}
 
 
 def test_crf_change_reuses_intermediates(make_nvr, tlbuild, out):
@@ -79,6 +79,12 @@ def test_crf_change_reuses_intermediates(make_nvr, tlbuild, out):
     assert tlbuild("--fps", "10", "--target", "8", "--crf", "35", target_nvr=sim) == 0
     assert intermediates(out) == made  # no clip decoded again
     assert out.timelapse().read_bytes() != before
+    # rendered from the intermediates: still the spec's frame count and length
+    single = out.root.parent / "single.mp4"
+    spec_render(out.root, out.day["speed_factor"], 10, single)
+    assert probe(out.timelapse()).frames == probe(single).frames
+    assert tlbuild("--fps", "10", "--target", "8", "--crf", "35", target_nvr=sim) == 0
+    assert intermediates(out) == made
 
 
 def test_a_new_clip_builds_exactly_one_new_intermediate(make_nvr, tlbuild, out):

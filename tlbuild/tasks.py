@@ -8,6 +8,7 @@ leaves everything downstream up to date.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -26,7 +27,7 @@ from .errors import MediaError
 from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .reporter import progress_reporter
 from .media import cfr_frame_count, ffmpeg_version, probe, render_file, speed_text
-from .render_plan import KEYFRAME, RenderPlan, plan_render
+from .render_plan import INTERMEDIATE, KEYFRAME, RenderPlan, plan_render
 
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0
@@ -127,7 +128,7 @@ def write_day(build: DayBuild) -> None:
     })
 
 
-def render(build: DayBuild) -> TaskFailed | None:
+def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("valid_clips"):
         log.info("%s %s: no clips to render", build.settings.name, build.date)
@@ -135,42 +136,126 @@ def render(build: DayBuild) -> TaskFailed | None:
     settings = build.settings.render
     output = build.layout.timelapse
     plan = RenderPlan.from_dict(day.get("render_plan"))
-    source = build.layout.concat
+    _, clips = concat_entries(build)
+    speed = speed_text(day["speed_factor"])
+    how = plan.mode + (f", every {plan.step}th frame" if plan.step > 1 else "")
+    if plan.mode == INTERMEDIATE and first_pass(build, plan, clips):
+        log.info("rendering %s: %d clips, %.0f s at %gx (%s, in one pass with the "
+                 "intermediates)", output.name, len(clips), day["total_duration_secs"],
+                 day["speed_factor"], how)
+        render_with_intermediates(build, plan, clips, day)
+        return {"inputs": intermediates_digest(build, clips)}
+    source, frames = build.layout.concat, None
     if plan.uses_intermediates:
         source = build.layout.intermediates_list
-        _, clips = concat_entries(build)
         # the original clips' durations keep every clip at its place in the timeline
         write_bytes_if_changed(source, "".join(
             concat_line(str(intermediate_path(build, c))) + f"duration {c['video_secs']}\n"
             for c in clips).encode())
-    log.info("rendering %s: %d clips, %.0f s at %gx (%s%s)", output.name,
-             day["valid_clips"], day["total_duration_secs"], day["speed_factor"],
-             plan.mode, f", every {plan.step}th frame" if plan.step > 1 else "")
-    frames = None
-    if plan.uses_intermediates:
-        _, clips = concat_entries(build)
         frames = cfr_frame_count([(c["video_secs"], c.get("fps") or settings.fps)
-                                  for c in clips],
-                                 speed_text(day["speed_factor"]), settings.fps)
+                                  for c in clips], speed, settings.fps)
+    log.info("rendering %s: %d clips, %.0f s at %gx (%s)", output.name, len(clips),
+             day["total_duration_secs"], day["speed_factor"], how)
     render_file("render_concat.j2", output, day["output_duration_secs"], concat=source,
-                speed=speed_text(day["speed_factor"]), fps=settings.fps, crf=settings.crf,
-                preset=settings.preset, frames=frames,
-                scale=None if plan.uses_intermediates else settings.scale)
-    return None
+                speed=speed, fps=settings.fps, crf=settings.crf, preset=settings.preset,
+                frames=frames, scale=None if plan.mode == INTERMEDIATE else settings.scale)
+    return {"inputs": intermediates_digest(build, clips if plan.uses_intermediates
+                                           else [])}
+
+
+def render_with_intermediates(build: DayBuild, plan: RenderPlan,
+                              clips: list[dict[str, Any]], day: dict[str, Any]) -> None:
+    """The spec's render, plus every clip's intermediate from the same decode."""
+    settings = build.settings.render
+    starts, offset = [], 0.0
+    for clip in clips:
+        starts.append(offset)
+        offset += clip["video_secs"]
+    first_frames = balanced_sum([f"lt(abs(t-{start:.6f})\\,0.0005)" for start in starts])
+    work = build.layout.intermediate_dir / ".first-pass"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        render_file("render_onepass.j2", build.layout.timelapse,
+                    day["output_duration_secs"], concat=build.layout.concat,
+                    speed=speed_text(day["speed_factor"]), fps=settings.fps,
+                    crf=settings.crf, preset=settings.preset, scale=settings.scale,
+                    select=f"not(mod(n\\,{plan.step}))+{first_frames}",
+                    segment_times=",".join(f"{s:.6f}" for s in starts[1:]),
+                    segments=work / "%06d.mkv")
+        segments = sorted(work.glob("*.mkv"))
+        if len(segments) != len(clips):
+            log.warning("first pass left %d intermediates for %d clips; the next run "
+                        "makes them one by one", len(segments), len(clips))
+            return
+        for segment, clip in zip(segments, clips):
+            segment.replace(intermediate_path(build, clip))
+            write_sidecar(build, clip, plan)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def balanced_sum(terms: list[str]) -> str:
+    """`a+b+c+...` as a balanced tree: ffmpeg's expression parser fails on long flat
+    chains (about 100 terms) but not on a tree log2(n) deep."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return f"({balanced_sum(terms[:middle])}+{balanced_sum(terms[middle:])})"
 
 
 def intermediate_path(build: DayBuild, entry: dict[str, Any]) -> Path:
-    return build.layout.intermediate_dir / Path(entry["file_path"]).name
+    return build.layout.intermediate_dir / (Path(entry["file_path"]).stem + ".mkv")
+
+
+def sidecar_path(build: DayBuild, entry: dict[str, Any]) -> Path:
+    return intermediate_path(build, entry).with_suffix(".json")
+
+
+def wanted_sidecar(build: DayBuild, entry: dict[str, Any], plan: RenderPlan
+                   ) -> dict[str, Any]:
+    """What an intermediate was made from: it is reused while this stays the same."""
+    clip = build.layout.clip_path(entry["file_path"]).stat()
+    return {"plan": plan.as_dict(), "scale": build.settings.render.scale,
+            "clip": [clip.st_size, clip.st_mtime_ns], "ffmpeg": ffmpeg_version()}
+
+
+def write_sidecar(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
+    write_json_if_changed(sidecar_path(build, entry), wanted_sidecar(build, entry, plan))
+
+
+def intermediate_current(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> bool:
+    return (intermediate_path(build, entry).exists()
+            and read_json(sidecar_path(build, entry), None)
+            == wanted_sidecar(build, entry, plan))
+
+
+def first_pass(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]]) -> bool:
+    """Make the intermediates inside the render when most are missing (a first build):
+    one decode then serves both, where separate steps would decode and encode twice."""
+    missing = sum(not intermediate_current(build, c, plan) for c in clips)
+    return missing * 2 > len(clips)
+
+
+def intermediates_digest(build: DayBuild, clips: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for clip in clips:
+        try:
+            digest.update(sidecar_path(build, clip).read_bytes())
+        except FileNotFoundError:
+            digest.update(b"-")
+    return digest.hexdigest()
 
 
 def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
-    filters = [] if plan.mode == KEYFRAME else [f"select='not(mod(n\\,{plan.step}))'"]
+    filters = [f"select='not(mod(n\\,{plan.step}))'"]
     if build.settings.render.scale:
         filters.append(f"scale={build.settings.render.scale}")
     render_file("intermediate.j2", intermediate_path(build, entry),
                 entry.get("video_secs", 1.0),
                 clip=build.layout.clip_path(entry["file_path"]),
                 keyframes=plan.mode == KEYFRAME, filters=",".join(filters))
+    write_sidecar(build, entry, plan)
 
 
 def output_stamp(build: DayBuild) -> str | None:
@@ -249,31 +334,38 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
     def task_intermediate() -> Iterator[dict[str, Any]]:
         """Decode each clip once into the frames a render can use."""
         plan, clips = current_plan()
+        if not clips or (plan.mode == INTERMEDIATE and first_pass(build, plan, clips)):
+            return  # none, or the render makes them all in its single pass
         for entry in clips:
             clip = build.layout.clip_path(entry["file_path"])
             yield {"name": clip.stem,
                    "actions": [build.action(f"intermediate:{clip.stem}",
                                             make_intermediate, entry, plan)],
-                   "file_dep": [str(clip)],
+                   # the sidecar records the clip it was made from (no file_dep: an
+                   # intermediate made by the first-pass render has no doit state)
                    "targets": [str(intermediate_path(build, entry))],
-                   "uptodate": [config_changed({"plan": plan.as_dict(),
-                                                "scale": settings.scale,
-                                                "ffmpeg": ffmpeg_version()})],
-                   "clean": True, "verbosity": 2}
+                   "uptodate": [lambda entry=entry, plan=plan:
+                                intermediate_current(build, entry, plan)],
+                   "clean": [(remove_files, [[intermediate_path(build, entry),
+                                              sidecar_path(build, entry)]])],
+                   "verbosity": 2}
 
     @create_after(executed="speed", target_regex=r".*_timelapse\.mp4$")
     def task_render() -> dict[str, Any]:
         """Render the timelapse MP4 (runs only when its inputs or settings change)."""
-        plan, clips = current_plan()
+        _, clips = current_plan()
+
+        def inputs_unchanged(task: Any, values: dict[str, Any]) -> bool:
+            return values.get("inputs") == intermediates_digest(build, clips)
         return {"actions": [build.action("render", render)],
                 "task_dep": ["intermediate"],
-                "file_dep": [str(layout.concat), str(layout.day_json),
-                             *(str(intermediate_path(build, c)) for c in clips)],
+                "file_dep": [str(layout.concat), str(layout.day_json)],
                 "targets": [str(layout.timelapse)],
                 "uptodate": [config_changed({"fps": settings.fps, "crf": settings.crf,
                                              "preset": settings.preset,
                                              "scale": settings.scale,
-                                             "ffmpeg": ffmpeg_version()})],
+                                             "ffmpeg": ffmpeg_version()}),
+                             inputs_unchanged],
                 "clean": [clean_targets, (remove_tree, [layout.intermediate_dir])],
                 "verbosity": 2}
 
@@ -293,6 +385,11 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
 
 def remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_files(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "intermediate",

@@ -21,9 +21,21 @@ class ClipSpec:
     height: int = 90
     fps: int = 5
     keyframe_secs: int = 2
+    pattern: str = "testsrc"  # or "camera": a still scene, sensor noise, one mover
+    preset: str = "ultrafast"  # "veryfast" and up use CABAC, as cameras' streams do
 
     def key(self, seconds: int) -> str:
-        return f"{self.width}x{self.height}_{self.fps}fps_g{self.keyframe_secs}_{seconds}s"
+        return (f"{self.pattern}_{self.width}x{self.height}_{self.fps}fps_"
+                f"g{self.keyframe_secs}_{self.preset}_{seconds}s")
+
+    def source(self) -> str:
+        size = f"{self.width}x{self.height}"
+        if self.pattern == "camera":
+            return (f"color=c=0x5a6470:s={size}:r={self.fps},"
+                    f"drawgrid=w=iw/8:h=ih/6:t=2:c=0x3a4048,noise=alls=10:allf=t+u,"
+                    f"drawbox=x='mod(t*{self.width // 12},iw-ih/6)':y=ih/2:w=ih/6:"
+                    f"h=ih/6:c=0xc03030:t=fill")
+        return f"testsrc2=size={size}:rate={self.fps}"
 
 
 def default_cache() -> Path:
@@ -45,9 +57,8 @@ def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None) -> Path:
             try:
                 subprocess.run(
                     [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-f",
-                     "lavfi", "-i", f"testsrc2=size={spec.width}x{spec.height}:"
-                     f"rate={spec.fps}", "-t", str(seconds), "-c:v", "libx264",
-                     "-preset", "ultrafast", "-g", str(spec.fps * spec.keyframe_secs),
+                     "lavfi", "-i", spec.source(), "-t", str(seconds), "-c:v", "libx264",
+                     "-preset", spec.preset, "-g", str(spec.fps * spec.keyframe_secs),
                      "-pix_fmt", "yuv420p", "-y", tmp], check=True)
                 os.replace(tmp, path)
             finally:
