@@ -93,15 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlbuild", formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # else `axis-download --pass` would match --password
-        description="Build one timelapse video per camera per day from UniFi Protect "
-                    "event clips. Reruns do only what is missing.",
+        description="Build one timelapse video per camera per day: from UniFi Protect "
+                    "event clips, Axis timelapse archives or FixedIT frames in S3. Every "
+                    "file is a doit target: reruns do only what is missing.",
         epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"tlbuild {__version__}")
     _global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    helps = {"scan": "list the day's events into manifests/clip_index.json",
-             "fetch": "download the clips of the clip index (scans first)",
-             "render": "render the timelapse from the clips already downloaded "
+    helps = {"scan": "list the day's footage (events, archives or frames) into "
+                     "manifests/",
+             "fetch": "download what the scan listed and is missing (scans first)",
+             "render": "render the timelapse from what is already downloaded "
                        "(no network)",
              "run": "the full pipeline: scan, fetch, render, verify"}
     for name, text in helps.items():

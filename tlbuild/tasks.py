@@ -258,14 +258,6 @@ def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) 
     write_sidecar(build, entry, plan)
 
 
-def output_stamp(build: DayBuild) -> str | None:
-    try:
-        stat = build.layout.timelapse.stat()
-    except FileNotFoundError:
-        return None
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
     """The spec's section 10 checks, written to metadata/verify.json."""
     layout = build.layout
@@ -298,7 +290,7 @@ def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
                                      f"{layout.verify_json}"))
     log.info("verified %s: %.1f s (expected %.1f s)", layout.timelapse.name, measured,
              wanted)
-    return {"output": output_stamp(build)}
+    return {"output": build.output_stamp()}
 
 
 def day_tasks(build: DayBuild) -> dict[str, Any]:
@@ -371,11 +363,9 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
 
     def task_verify() -> dict[str, Any]:
         """Check the clips, the order and the output duration (spec section 10)."""
-        def unchanged(task: Any, values: dict[str, Any]) -> bool:
-            return values.get("output", "") == output_stamp(build)
         return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json), str(layout.concat)],
-                "targets": [str(layout.verify_json)], "uptodate": [unchanged],
+                "targets": [str(layout.verify_json)], "uptodate": [build.output_unchanged],
                 "clean": True, "verbosity": 2}
 
     return {"task_manifest": task_manifest, "task_speed": task_speed,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .server import LoopbackServer, QuietHandler
+from .server import LoopbackServer, QuietHandler, SimulatedServer
 
 PREFIX = "/indi-allsky/sync/v1/"
 BUCKETS = (0, -1, 1, -2, -3, -4)
@@ -141,7 +141,7 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
     return parts
 
 
-class SimulatedAllsky:
+class SimulatedAllsky(SimulatedServer):
     def __init__(self, users: dict[str, str], tls: bool = False, **state: Any):
         self.state = AllskyState(users=users, **state)
         self.server = LoopbackServer(make_handler(self.state), tls=tls)
@@ -150,18 +150,6 @@ class SimulatedAllsky:
     def url(self) -> str:
         return self.server.url + "/indi-allsky"
 
-    def start(self) -> "SimulatedAllsky":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> "SimulatedAllsky":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def videos(self) -> list[dict[str, Any]]:
         with self.state.lock:

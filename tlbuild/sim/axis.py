@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..media import ffmpeg_exe
-from .server import LoopbackServer, QuietHandler
+from .server import LoopbackServer, QuietHandler, SimulatedServer
 
 REALM = "AXIS_ACCC8E000001"
 
@@ -285,7 +285,7 @@ def make_handler(state: AxisState) -> type[QuietHandler]:
     return Handler
 
 
-class SimulatedAxis:
+class SimulatedAxis(SimulatedServer):
     def __init__(self, app: str, users: dict[str, str], archives: list[ArchiveSpec],
                  profiles: list[dict[str, Any]] | None = None, tls: bool = False,
                  **state: Any):
@@ -301,22 +301,6 @@ class SimulatedAxis:
         host, port = self.server.httpd.server_address[:2]
         return f"{host}:{port}"
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> "SimulatedAxis":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> "SimulatedAxis":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def fault(self, endpoint: str, kind: str, times: int = 1, **kwargs: Any) -> None:
         with self.state.lock:

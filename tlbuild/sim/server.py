@@ -65,6 +65,30 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
+class SimulatedServer:
+    """Start/stop and context-manager plumbing shared by the simulators: a subclass
+    sets `self.server` to a LoopbackServer in its __init__."""
+
+    server: LoopbackServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self):  # returns self, so `Sim(...).start()` reads naturally
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def self_signed_cert() -> Path:
     """A throwaway self-signed certificate for 127.0.0.1 (key and cert in one PEM)."""
     import datetime as dt

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .clips import ClipSpec, make_clip
 from .events import day_events
-from .server import LoopbackServer, QuietHandler
+from .server import LoopbackServer, QuietHandler, SimulatedServer
 
 PREFIXES = ("/proxy/protect/api/", "/api/")
 EVENT_TYPES_ALL = ("motion", "smartDetectZone", "smartDetectLine", "sensorMotion")
@@ -277,7 +277,7 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
     return Handler
 
 
-class SimulatedNvr:
+class SimulatedNvr(SimulatedServer):
     """A running simulated console. Use as a context manager or call start()/stop()."""
 
     def __init__(self, users: dict[str, str], cameras: list[Camera] | None = None,
@@ -285,22 +285,6 @@ class SimulatedNvr:
         self.state = NvrState(users=users, cameras=cameras or default_cameras(), **state)
         self.server = LoopbackServer(make_handler(self.state), tls=tls, port=port)
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> "SimulatedNvr":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> "SimulatedNvr":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def fault(self, endpoint: str, kind: str, times: int = 1, **kwargs: Any) -> None:
         with self.state.lock:

@@ -200,8 +200,7 @@ def verify(build: DayBuild) -> dict[str, Any]:
     if not report["ok"]:
         raise MediaError(f"verification failed; see {build.layout.verify_json}")
     log.info("verified %s: %d frames", build.layout.timelapse.name, info.frames)
-    stat = build.layout.timelapse.stat()
-    return {"output": f"{stat.st_size}:{stat.st_mtime_ns}"}
+    return {"output": build.output_stamp()}
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
@@ -272,15 +271,9 @@ def tasks(build: DayBuild) -> dict[str, Any]:
 
     def task_verify() -> dict[str, Any]:
         """Check the output's frame count and duration."""
-        def unchanged(task: Any, values: dict[str, Any]) -> bool:
-            try:
-                stat = layout.timelapse.stat()
-                return values.get("output") == f"{stat.st_size}:{stat.st_mtime_ns}"
-            except FileNotFoundError:
-                return values.get("output", "") is None
         return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
-                "uptodate": [unchanged], "clean": True, "verbosity": 2}
+                "uptodate": [build.output_unchanged], "clean": True, "verbosity": 2}
 
     return {"task_scan": task_scan, "task_fetch": task_fetch,
             "task_segment": task_segment, "task_speed": task_speed,

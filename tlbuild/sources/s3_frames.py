@@ -366,8 +366,7 @@ def verify(build: DayBuild) -> dict[str, Any]:
         bad = ", ".join(name for name, ok in checks.items() if not ok)
         raise MediaError(f"verification failed ({bad}); see {build.layout.verify_json}")
     log.info("verified %s: %d frames, %.1f s", output.name, info.frames, info.duration)
-    stat = output.stat()
-    return {"output": f"{stat.st_size}:{stat.st_mtime_ns}"}
+    return {"output": build.output_stamp()}
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
@@ -432,16 +431,9 @@ def tasks(build: DayBuild) -> dict[str, Any]:
 
     def task_verify() -> dict[str, Any]:
         """Check the output's frame count, duration and size."""
-        def unchanged(task: Any, values: dict[str, Any]) -> bool:
-            try:
-                stat = layout.timelapse.stat()
-                current = f"{stat.st_size}:{stat.st_mtime_ns}"
-            except FileNotFoundError:
-                current = None
-            return values.get("output", "") == current
         return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
-                "uptodate": [unchanged], "clean": True, "verbosity": 2}
+                "uptodate": [build.output_unchanged], "clean": True, "verbosity": 2}
 
     return {"task_scan": task_scan, "task_fetch": task_fetch,
             "task_manifest": task_manifest, "task_speed": task_speed,
