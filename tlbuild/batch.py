@@ -195,15 +195,18 @@ def shard_root(config: Config, out: Path | None, shard: Shard) -> Path:
 def day_status(root: Path, camera: str, date: dt.date) -> tuple[str, str]:
     """(built | failed | missing, detail) for one camera-day, read from its files."""
     layout = DayLayout.create(root, camera, date)
-    index = read_json(layout.clip_index, None)
+    index = read_json(layout.clip_index, None)  # UniFi only
+    day = read_json(layout.day_json, {}) or {}
     verify = read_json(layout.verify_json, {}) or {}
     failed = [e for e in index or [] if e.get("status") == FAILED]
     last_error = _last_log_error(layout.log_file)
+    amount = (f"{day['valid_clips']} clips" if "valid_clips" in day
+              else f"{day.get('frame_count', 0)} frames")
     if layout.timelapse.exists() and verify.get("ok"):
         note = f"; {len(failed)} clip(s) failed: {failed[0].get('error')}" if failed else ""
-        return "built", f"{len(index or [])} clips{note}"
-    if index == []:
-        return "built", "no events on this day (nothing to render)"
+        return "built", f"{amount}{note}"
+    if index == [] or (day and not day.get("valid_clips", day.get("frame_count"))):
+        return "built", "no footage on this day (nothing to render)"
     if failed:
         return "failed", f"{len(failed)} clip(s) failed: {failed[0].get('error')}"
     if verify and not verify.get("ok"):
