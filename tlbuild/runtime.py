@@ -82,6 +82,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _quiet_interrupt(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    """Under plain `doit` a stop ends in an uncaught KeyboardInterrupt: say what it
+    means in one line instead of a traceback (the exit status stays the signal's)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"tlbuild: interrupted ({error or 'Ctrl-C'}); finished work is kept, rerun "
+              "to continue", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, error, trace)
+
+
 def install_signal_handlers() -> None:
     """SIGTERM (cron, systemd, schedulers) stops like Ctrl-C: doit then saves the
     state of every finished task, and workers abandon their downloads promptly."""
@@ -89,6 +99,7 @@ def install_signal_handlers() -> None:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         atexit.register(wait_for_actions)  # plain `doit` exits straight after a stop
+        sys.excepthook = _quiet_interrupt
 
 
 class _StderrHandler(logging.StreamHandler):
