@@ -76,7 +76,7 @@ class Day:
         return sorted((self.root / "clips").rglob("clip_*.mp4"))
 
     def timelapse(self, camera: str = CAMERA, date: str = DATE) -> Path:
-        return self.root / "timelapse" / f"{camera.replace(' ', '_')}_{date}_timelapse.mp4"
+        return self.root / "timelapse" / f"{camera}_{date}_timelapse.mp4"
 
 
 @pytest.fixture

@@ -95,16 +95,15 @@ _FORBIDDEN = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
 
 
 def safe_name(name: str, fallback: str = "unnamed") -> str:
-    """A single path component made from an untrusted name.
+    """A single path component made from an untrusted name (the spec's rule).
 
-    Removes / \\ : * ? " < > | and control characters, turns white space into
-    underscores, collapses runs of underscores and trims dots and underscores from
-    the ends, so the result can never be '..', absolute, or contain a separator.
+    Removes / \\ : * ? " < > | and control characters, collapses runs of
+    underscores and trims white space, dots and underscores from the ends, so the
+    result can never be '..', absolute, or contain a separator.
     """
     cleaned = _FORBIDDEN.sub("", str(name))
-    cleaned = re.sub(r"\s+", "_", cleaned)
     cleaned = re.sub(r"_+", "_", cleaned)
-    cleaned = cleaned.strip("._ ")
+    cleaned = cleaned.strip("._ \t")
     return cleaned[:120] or fallback
 
 

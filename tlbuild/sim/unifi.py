@@ -191,7 +191,8 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             with state.lock:
                 state.sessions[token] = user
             self._json("login", 200, {"username": user, "isOwner": False},
-                       {"Set-Cookie": f"TOKEN={token}; Path=/; HttpOnly; SameSite=Strict",
+                       {"Set-Cookie": f"TOKEN={token}; Path=/; HttpOnly; SameSite=Strict;"
+                                      " Secure",  # as real consoles do, even to tests
                         "X-CSRF-Token": secrets.token_hex(8)})
 
         def do_GET(self) -> None:  # noqa: N802

@@ -71,6 +71,11 @@ class ProtectClient:
             return response
 
         response = with_retries(attempt, self.policy, f"login to {self.host}")
+        if self.host.startswith("http://"):
+            # Consoles mark TOKEN `Secure`; requests would then never send it back
+            # over plain http. The user chose http: the password already went in clear.
+            for cookie in self.session.cookies:
+                cookie.secure = False
         self._update_csrf(response)
         if not self.session.cookies:
             raise RemoteError(f"login to {self.host} returned no session cookie; is this "
