@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
              "fetch": "download what the scan listed and is missing (scans first)",
              "render": "render the timelapse from what is already downloaded "
                        "(no network)",
-             "run": "the full pipeline: scan, fetch, render, verify"}
+             "run": "the full pipeline: scan, fetch, render, verify (and publish, for "
+                    "config cameras with sinks)"}
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text,
                                   formatter_class=argparse.RawDescriptionHelpFormatter,
