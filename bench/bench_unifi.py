@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tlbuild.media import ffmpeg_exe
-from tlbuild.sim.clips import ClipSpec
+from tlbuild.sim.clips import ClipSpec, make_clip
 from tlbuild.sim.unifi import SimulatedNvr
 
 USER, PASSWORD, CAMERA, DATE = "bench", "bench-password", "Demo Driveway", "2024-01-15"
@@ -59,7 +59,6 @@ def main() -> None:
     clips = len(json.loads((out / "manifests/clip_index.json").read_text()))
     # warm the simulator's clip cache, so the fetch measures transfer, not generation
     for entry in json.loads((out / "manifests/clip_index.json").read_text()):
-        from tlbuild.sim.clips import make_clip
         make_clip(nvr.state.clip, max(1, -(-entry["duration_ms"] // 1000)), work / "cache")
 
     fetch = timed(cli + ["fetch", "--date", DATE, "--workers", "4"], env)

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..media import ffmpeg_exe
-from .server import LoopbackServer, QuietHandler, SimulatedServer
+from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
 REALM = "AXIS_ACCC8E000001"
 
@@ -86,12 +86,7 @@ class AxisState:
         return make_archive(spec, self.container, self.cache)
 
     def take_fault(self, endpoint: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.endpoint == endpoint and fault.times > 0:
-                    fault.times -= 1
-                    return fault
-        return None
+        return take_fault(self.faults, self.lock, endpoint)
 
     def requests_to(self, endpoint: str, status: int | None = None,
                     method: str = "GET") -> int:

@@ -65,6 +65,16 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
+def take_fault(faults: list, lock: threading.Lock, endpoint: str):
+    """The next pending fault for `endpoint` (its count goes down by one), or None."""
+    with lock:
+        for fault in faults:
+            if fault.endpoint == endpoint and fault.times > 0:
+                fault.times -= 1
+                return fault
+    return None
+
+
 class SimulatedServer:
     """Start/stop and context-manager plumbing shared by the simulators: a subclass
     sets `self.server` to a LoopbackServer in its __init__."""

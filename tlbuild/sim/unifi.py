@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .clips import ClipSpec, make_clip
 from .events import day_events
-from .server import LoopbackServer, QuietHandler, SimulatedServer
+from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
 PREFIXES = ("/proxy/protect/api/", "/api/")
 EVENT_TYPES_ALL = ("motion", "smartDetectZone", "smartDetectLine", "sensorMotion")
@@ -94,12 +94,7 @@ class NvrState:
     _starts: list[int] = field(default_factory=list)
 
     def take_fault(self, endpoint: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.endpoint == endpoint and fault.times > 0:
-                    fault.times -= 1
-                    return fault
-        return None
+        return take_fault(self.faults, self.lock, endpoint)
 
     def _ensure_days(self, start: int, end: int) -> None:
         """Generate (once) the events of every local day around [start, end]."""

@@ -14,12 +14,11 @@ from typing import Any, Callable
 import requests
 
 from ..config import Secret
-from ..errors import AuthError, RemoteError
+from ..errors import AuthError, MediaError, RemoteError
 from ..files import commit_partial, partial_path
-from ..http import (Retryable, RetryPolicy, check_retryable_status, describe,
+from ..http import (Retryable, RetryPolicy, check_retryable_status,
                     make_session, stop_requested, tls_rejected_message, with_retries)
 from ..media import VideoInfo, probe
-from ..errors import MediaError
 
 log = logging.getLogger("tlbuild.unifi")
 
@@ -231,5 +230,3 @@ def _valid_event(event: Any) -> bool:
             and isinstance(event.get("start"), int)
             and (event.get("end") is None or isinstance(event.get("end"), int)))
 
-
-__all__ = ["ProtectClient", "ClipUnavailable", "EVENT_TYPES", "describe"]
