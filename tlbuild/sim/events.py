@@ -1,8 +1,9 @@
 """Deterministic UniFi Protect events with the real shapes and quirks.
 
-Motion events overlap each other, smart detections lie inside motion events, one
-event is still ongoing (`end: null`), one crosses midnight, and other cameras and
-sensors add events that a client must filter out.
+Motion events overlap each other, smart detections lie inside motion events (some
+also as a line crossing), audio detections score 0, one event is still ongoing
+(`end: null`), one crosses midnight, and other cameras, sensors and console events
+add events that a client must filter out.
 """
 
 from __future__ import annotations
@@ -45,10 +46,18 @@ def day_events(camera_id: str, other_camera: str, date: dt.date, zone: str,
         events.append(event(eid, "motion", camera_id, t, t + length,
                             score=rng.randint(40, 100)))
         if rng.random() < 0.35 and length > 4000:
+            smart = [rng.choice(["person", "vehicle", "animal"])]
             events.append(event(event_id(eid, "smart"), "smartDetectZone", camera_id,
-                                t + 1000, t + length - 1000,
-                                smart=[rng.choice(["person", "vehicle", "animal"])],
+                                t + 1000, t + length - 1000, smart=smart,
                                 score=rng.randint(60, 99)))
+            if rng.random() < 0.3:  # the same crossing, also as a line detection
+                events.append(event(event_id(eid, "line"), "smartDetectLine", camera_id,
+                                    t + 1200, t + length - 1500, smart=smart,
+                                    score=rng.randint(60, 99)))
+        elif rng.random() < 0.1:  # audio detections always score 0
+            events.append(event(event_id(eid, "audio"), "smartAudioDetect", camera_id,
+                                t + 500, t + min(length, 4000),
+                                smart=[rng.choice(["alrmBark", "alrmSpeak"])], score=0))
         if rng.random() < 0.3:
             t += length // 2  # the next event overlaps this one
         else:
@@ -65,4 +74,6 @@ def day_events(camera_id: str, other_camera: str, date: dt.date, zone: str,
                         day_start + 7_200_000, day_start + 7_210_000))
     events.append(event(event_id(seed, "sensor", date), "sensorMotion", None,
                         day_start + 3_600_000, day_start + 3_600_000))
+    events.append(event(event_id(seed, "access", date), "access", None,
+                        day_start + 5_400_000, day_start + 5_400_000))
     return events

@@ -1,10 +1,16 @@
 """A simulated UniFi Protect console: the demo camera's NVR and the tests' peer.
 
-Login with a session cookie and CSRF token, bootstrap with a time zone and cameras,
-events with the real quirks (repeated `types`, overlaps, unsorted pages, ongoing
-events, an ignored `cameras` filter) and `video/export` answering with real H.264
-MP4 clips of the requested length. Faults on demand: statuses, HTML with 200,
-truncated or cut bodies, slow answers and dropped sessions.
+It behaves as real consoles were measured to (camera-apis.md section 1): login with a
+session cookie (`TOKEN`, or `UOS_TOKEN` as on UniFi OS 4+) and a CSRF token, a login
+limit answering `429 AUTHENTICATION_FAILED_LIMIT_REACHED`, bootstrap with a time zone,
+cameras and their retention (`stats.video`), events whose `limit` keeps the **newest**
+events of a window (or the oldest, `limit_keeps="oldest"`), repeated `types`,
+overlaps, ongoing events and an ignored `cameras` filter; `video/export` streams real
+H.264 clips of the requested length at 77x real time, 640x360 before
+`recordingStart`, `404 {"error": 502}` where nothing was recorded, and fails requests
+longer than an hour. It counts the exports in flight. Faults on demand: statuses,
+HTML with 200, truncated, cut or stalled bodies, slow answers, dropped sessions and
+endless event pages.
 
 Run by hand:  python -m tlbuild.sim.unifi --username admin --password-env PW
 """
@@ -21,19 +27,24 @@ import random
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .clips import ClipSpec, make_clip
-from .events import day_events
+from .events import day_events, event
 from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
 PREFIXES = ("/proxy/protect/api/", "/api/")
-EVENT_TYPES_ALL = ("motion", "smartDetectZone", "smartDetectLine", "sensorMotion")
+EVENT_TYPES_ALL = ("motion", "smartDetectZone", "smartDetectLine", "smartAudioDetect",
+                   "sensorMotion", "access", "arming")
 MAX_EVENT_MS = 86_400_000  # no generated event is longer than a day
+MAX_EXPORT_MS = 3_600_000  # longer export requests fail, as large ones do on consoles
+EXPORT_SPEED = 77.0        # measured: exports are produced at about 77x real time
+LOW_QUALITY = (640, 360)   # measured: exports older than recordingStart come back so
+RECORDING_SINCE = int(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
 @dataclass
@@ -42,8 +53,10 @@ class Fault:
 
     kinds: status (answer `status`, with `retry_after` if set), html (200 with a web
     page), truncate (full Content-Length, half the body), cut (no Content-Length,
-    half the body, then close), slow (wait `delay` s, then answer normally),
-    drop_session (forget every session, answer 401).
+    half the body, then close), slow (wait `delay` s, then answer normally), stall
+    (send the headers and part of the body, then nothing for `delay` s),
+    drop_session (forget every session, answer 401), endless (events: a full page
+    of new events on every request).
     """
 
     endpoint: str
@@ -55,23 +68,41 @@ class Fault:
 
 
 @dataclass
+class Retention:
+    """Where a camera's footage exists (bootstrap `cameras[].stats.video`, epoch ms):
+    nothing before `start_lq`, 640x360 before `start`, nothing after `end` (None:
+    now)."""
+
+    start_lq: int | None = RECORDING_SINCE
+    start: int | None = RECORDING_SINCE
+    end: int | None = None
+
+
+@dataclass
 class Camera:
     id: str
     name: str
     width: int = 1920
     height: int = 1080
     fps: int = 30
+    retention: Retention = field(default_factory=Retention)
 
-    def bootstrap(self) -> dict[str, Any]:
+    def bootstrap(self, now_ms: int) -> dict[str, Any]:
         channels = [{"id": i, "name": name, "width": self.width // div,
                      "height": self.height // div, "fps": self.fps, "idrInterval": 5,
                      "enabled": True, "bitrate": 4_000_000 // div}
                     for i, (name, div) in enumerate((("High", 1), ("Medium", 2),
                                                      ("Low", 4)))]
+        kept = self.retention
+        end = kept.end if kept.end is not None else now_ms
         return {"id": self.id, "name": self.name, "type": "UVC G4 Bullet",
                 "modelKey": "camera", "state": "CONNECTED", "isConnected": True,
                 "host": "192.0.2.10", "mac": self.id[:12].upper(), "channels": channels,
-                "recordingSettings": {"prePaddingSecs": 2, "postPaddingSecs": 2}}
+                "recordingSettings": {"prePaddingSecs": 2, "postPaddingSecs": 2},
+                "stats": {"video": {"recordingStart": kept.start, "recordingEnd": end,
+                                    "recordingStartLQ": kept.start_lq,
+                                    "recordingEndLQ": end, "timelapseStart": kept.start,
+                                    "timelapseEnd": end}}}
 
 
 @dataclass
@@ -84,22 +115,41 @@ class NvrState:
     clip: ClipSpec = field(default_factory=ClipSpec)
     clip_cache: Path | None = None
     ignore_camera_filter: bool = True
+    limit_keeps: str = "newest"       # measured; "oldest" is the other possible reading
+    cookie_name: str = "TOKEN"        # UniFi OS 4+: "UOS_TOKEN"
+    login_limit: int = 10             # logins per minute before 429 LIMIT_REACHED
+    export_speed: float | None = EXPORT_SPEED  # None: answer at once
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # no recording
+    now_ms: int | None = None         # the console's "now" (None: the real clock)
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str, int, str]] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)
+    logins: list[float] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    longest_export_ms: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _days: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _sorted: list[dict[str, Any]] | None = None
     _starts: list[int] = field(default_factory=list)
 
+    def now(self) -> int:
+        return self.now_ms if self.now_ms is not None else int(time.time() * 1000)
+
     def take_fault(self, endpoint: str) -> Fault | None:
         return take_fault(self.faults, self.lock, endpoint)
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.extra_events.extend(events)
+            self._sorted = None
 
     def _ensure_days(self, start: int, end: int) -> None:
         """Generate (once) the events of every local day around [start, end]."""
         from zoneinfo import ZoneInfo
         tz = ZoneInfo(self.timezone)
+        end = min(end, self.now() + MAX_EVENT_MS)  # nothing happens after now
         day = dt.datetime.fromtimestamp(start / 1000, tz).date() - dt.timedelta(days=1)
         last = dt.datetime.fromtimestamp(end / 1000, tz).date() + dt.timedelta(days=1)
         with self.lock:
@@ -122,17 +172,33 @@ class NvrState:
 
     def events_between(self, start: int, end: int, types: list[str] | None = None,
                        limit: int | None = None) -> list[dict[str, Any]]:
-        """Events overlapping [start, end] in start order (at most `limit`)."""
+        """Events overlapping [start, end] in start order. With `limit`, the console
+        keeps the newest `limit` of them (measured), or the oldest (`limit_keeps`)."""
+        if start > self.now():
+            return []
         self._ensure_days(start, end)
-        found = []
+        now, found = self.now(), []
         first = bisect.bisect_left(self._starts, start - MAX_EVENT_MS)
         for item in self._sorted[first:]:
-            if item["start"] > end or (limit is not None and len(found) >= limit):
+            if item["start"] > end or item["start"] > now:
                 break
             if ((item["end"] is None or item["end"] >= start)
                     and (types is None or item["type"] in types)):
-                found.append(item)
+                found.append(item if item["end"] is None or item["end"] <= now
+                             else {**item, "end": None})  # still going on
+        if limit is not None and len(found) > limit:
+            found = found[-limit:] if self.limit_keeps == "newest" else found[:limit]
         return found
+
+    def recorded(self, camera: Camera, start: int, end: int) -> bool:
+        """Whether any footage exists in [start, end)."""
+        kept = camera.retention
+        first = kept.start_lq if kept.start_lq is not None else 0
+        last = kept.end if kept.end is not None else self.now()
+        if end <= first or start >= last:
+            return False
+        return not any(gap_start <= start and end <= gap_end
+                       for gap_start, gap_end in self.gaps)
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         with self.lock:
@@ -162,7 +228,7 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
 
         def _session_user(self) -> str | None:
             cookie = SimpleCookie(self.headers.get("Cookie", ""))
-            token = cookie.get("TOKEN")
+            token = cookie.get(state.cookie_name)
             with state.lock:
                 return state.sessions.get(token.value) if token else None
 
@@ -175,6 +241,14 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
                 payload = ({"code": "AUTHENTICATION_FAILED_LIMIT_REACHED"}
                            if fault.status == 429 else {"error": "fault"})
                 return self._json("login", fault.status, payload)
+            now = time.monotonic()
+            with state.lock:
+                state.logins = [t for t in state.logins if now - t < 60] + [now]
+                limited = len(state.logins) > state.login_limit
+            if limited:  # no Retry-After, as measured
+                return self._json("login", 429, {
+                    "code": "AUTHENTICATION_FAILED_LIMIT_REACHED",
+                    "message": "Authentication failed limit reached"})
             try:
                 credentials = json.loads(body)
             except ValueError:
@@ -186,8 +260,8 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             with state.lock:
                 state.sessions[token] = user
             self._json("login", 200, {"username": user, "isOwner": False},
-                       {"Set-Cookie": f"TOKEN={token}; Path=/; HttpOnly; SameSite=Strict;"
-                                      " Secure",  # as real consoles do, even to tests
+                       {"Set-Cookie": f"{state.cookie_name}={token}; Path=/; HttpOnly; "
+                                      "SameSite=Strict; Secure",  # even to tests
                         "X-CSRF-Token": secrets.token_hex(8)})
 
         def do_GET(self) -> None:  # noqa: N802
@@ -216,59 +290,101 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             if endpoint == "bootstrap":
                 return self._json(endpoint, 200, self._bootstrap())
             if endpoint == "events":
-                return self._json(endpoint, 200, self._events(query))
+                return self._events(query, fault)
             return self._export(query, fault)
 
         def _bootstrap(self) -> dict[str, Any]:
+            now = state.now()
             return {"authUserId": "0" * 24, "accessKey": "1:2:" + "f" * 64,
-                    "nvr": {"id": "nvr0", "name": "Simulated NVR", "version": "4.0.0",
+                    "nvr": {"id": "nvr0", "name": "Simulated NVR", "version": "7.1.87",
                             "timezone": state.timezone},
-                    "cameras": [camera.bootstrap() for camera in state.cameras],
+                    "cameras": [camera.bootstrap(now) for camera in state.cameras],
                     "users": [{"id": "u1", "name": "someone", "email": "x@example.com"}]}
 
-        def _events(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        def _events(self, query: dict[str, list[str]], fault: Fault | None) -> None:
             types = query.get("types", [])
+            if "start" in query and not ("end" in query or "limit" in query):
+                return self._json("events", 400, {"error": "start needs end or limit"})
             if any("," in value for value in types):
-                return []  # a comma-joined value matches no type on the real server
+                return self._json("events", 200, [])  # a comma-joined value matches none
             limit = int(query.get("limit", ["100"])[0])
+            if fault and fault.kind == "endless":  # a misbehaving console
+                start = int(query.get("start", ["0"])[0])
+                return self._json("events", 200, [
+                    event(secrets.token_hex(12), "motion", state.cameras[0].id,
+                          start + n, start + n + 1000) for n in range(limit)])
             if types:
                 start, end = int(query["start"][0]), int(query["end"][0])
             else:  # without types the server ignores start/end
-                start, end, types = 0, 2**62, list(EVENT_TYPES_ALL)
+                start, end, types = state.now() - MAX_EVENT_MS, state.now(), list(
+                    EVENT_TYPES_ALL)
             if "cameras" in query and not state.ignore_camera_filter:
                 found = [e for e in state.events_between(start, end, types)
-                         if e["camera"] in query["cameras"]][:limit]
+                         if e["camera"] in query["cameras"]]
+                if len(found) > limit:
+                    found = found[-limit:] if state.limit_keeps == "newest" \
+                        else found[:limit]
             else:
                 found = state.events_between(start, end, types, limit)
-            page = list(found)
-            random.Random(len(page)).shuffle(page)  # pages are not guaranteed sorted
-            return page
+            return self._json("events", 200, found)  # ascending, as measured
 
         def _export(self, query: dict[str, list[str]], fault: Fault | None) -> None:
             try:
                 start, end = int(query["start"][0]), int(query["end"][0])
-                camera = query["camera"][0]
-            except (KeyError, ValueError):
+                camera = next(c for c in state.cameras if c.id == query["camera"][0])
+            except (KeyError, ValueError, StopIteration):
                 return self._json("export", 400, {"error": "bad request"})
-            if camera not in {c.id for c in state.cameras} or end <= start:
-                return self._json("export", 404, {"error": "no recording"})
+            with state.lock:
+                state.longest_export_ms = max(state.longest_export_ms, end - start)
+            if end - start > MAX_EXPORT_MS:  # long exports time out on real consoles
+                return self._json("export", 500, {"error": "export timed out"})
+            if end <= start or not state.recorded(camera, start, end):
+                return self._json("export", 404, {"error": 502, "operationId":
+                                                  secrets.randbelow(10**6)})
+            with state.lock:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                self._send_clip(camera, start, end, fault)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _send_clip(self, camera: Camera, start: int, end: int,
+                       fault: Fault | None) -> None:
             seconds = max(1, math.ceil((end - start) / 1000))
-            body = make_clip(state.clip, seconds, state.clip_cache).read_bytes()
+            spec = state.clip
+            if camera.retention.start is not None and start < camera.retention.start:
+                spec = replace(spec, width=LOW_QUALITY[0], height=LOW_QUALITY[1])
+            body = make_clip(spec, seconds, state.clip_cache).read_bytes()
+            self._record("export", 200)
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            if not (fault and fault.kind == "cut"):
+                self.send_header("Content-Length", str(len(body)))
             if fault and fault.kind in ("truncate", "cut"):
-                self._record("export", 200)
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                if fault.kind == "truncate":
-                    self.send_header("Content-Length", str(len(body)))
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            self._record("export", 200)
-            self.send_body(200, body, "video/mp4", {
-                "Content-Disposition": f'attachment; filename="{camera}_{start}.mp4"'})
+            self.send_header("Content-Disposition",
+                             f'attachment; filename="{camera.id}_{start}.mp4"')
+            self.end_headers()
+            # produced while it streams, at the console's speed
+            pieces = 8
+            pause = seconds / state.export_speed / pieces if state.export_speed else 0
+            step = -(-len(body) // pieces)
+            for offset in range(0, len(body), step):
+                if fault and fault.kind == "stall" and offset:
+                    self.wfile.flush()
+                    time.sleep(fault.delay)
+                    fault = None
+                self.wfile.write(body[offset:offset + step])
+                if pause:
+                    self.wfile.flush()
+                    time.sleep(pause)
 
     return Handler
 
