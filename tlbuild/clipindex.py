@@ -6,11 +6,14 @@ atomically under a lock, so the file on disk is always a complete JSON array.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .files import read_json, write_json_if_changed
+
+log = logging.getLogger("tlbuild")
 
 PENDING, IN_PROGRESS, COMPLETE, FAILED = "pending", "in_progress", "complete", "failed"
 
@@ -23,14 +26,30 @@ def sort_key(entry: dict[str, Any]) -> tuple[int, int, str]:
     return (entry["start_ms"], entry["end_ms"], entry["event_id"])
 
 
+def well_formed(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("file_path"), str)
+            and isinstance(entry.get("start_ms"), int)
+            and isinstance(entry.get("end_ms"), int)
+            and isinstance(entry.get("event_id"), str))
+
+
 class ClipIndex:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, owns: Callable[[str], bool] = lambda path: True):
         self.path = path
+        self.owns = owns  # whether an entry's file belongs to this camera-day
         self._lock = threading.Lock()
 
     def read(self) -> list[dict[str, Any]]:
+        """The entries; any that are malformed or name a file outside this
+        camera-day's clip folder are left out, with a warning."""
         entries = read_json(self.path, [])
-        return entries if isinstance(entries, list) else []
+        if not isinstance(entries, list):
+            return []
+        good = [e for e in entries if well_formed(e) and self.owns(e["file_path"])]
+        if len(good) != len(entries):
+            log.warning("%s: left out %d entries that are not clips of this camera-day",
+                        self.path, len(entries) - len(good))
+        return good
 
     def write(self, entries: list[dict[str, Any]]) -> bool:
         with self._lock:

@@ -94,6 +94,26 @@ class RenderSettings:
         return values
 
 
+# Smart detection subjects as UniFi Protect names them (objects, then audio).
+SMART_OBJECTS = ("person", "vehicle", "animal", "face", "licensePlate", "package")
+SMART_AUDIO = ("alrmSmoke", "alrmCmonx", "smoke_cmonx", "alrmSiren", "alrmBabyCry",
+               "alrmSpeak", "alrmBark", "alrmBurglar", "alrmCarHorn", "alrmGlassBreak")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events make clips: with `smart_types`, only events carrying one of them
+    (motion-only events are left out); `min_score` drops weaker detections, except
+    audio detections (their score is always 0)."""
+
+    smart_types: tuple[str, ...] = ()
+    min_score: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"smart_types": list(self.smart_types) or None,
+                "min_score": self.min_score}
+
+
 @dataclass(frozen=True)
 class UnifiCamera:
     """One UniFi Protect camera: how to reach the NVR and what to build."""
@@ -104,7 +124,8 @@ class UnifiCamera:
     password: SecretSource
     camera: str
     render: RenderSettings = field(default_factory=RenderSettings)
-    workers: int = 4
+    workers: int = 2              # exports in flight per console
+    events: EventFilter = field(default_factory=EventFilter)
     retries: int = 3
     tls_insecure: bool = False
     direct_api: bool = False
@@ -246,6 +267,22 @@ def validate_channel(channel: int, where: str) -> int:
     return channel
 
 
+def validate_event_filter(smart_types: Any, min_score: Any, where: str) -> EventFilter:
+    if isinstance(smart_types, str):
+        smart_types = [name.strip() for name in smart_types.split(",") if name.strip()]
+    known = {name.casefold(): name for name in SMART_OBJECTS + SMART_AUDIO}
+    chosen = []
+    for name in smart_types or []:
+        if not isinstance(name, str) or name.casefold() not in known:
+            raise ConfigError(f"{where}: unknown smart type {name!r}; known: "
+                              f"{', '.join(SMART_OBJECTS + SMART_AUDIO)}")
+        chosen.append(known[name.casefold()])
+    if isinstance(min_score, bool) or not isinstance(min_score, int) \
+            or not 0 <= min_score <= 100:
+        raise ConfigError(f"{where}: min_score must be a whole number from 0 to 100")
+    return EventFilter(tuple(sorted(set(chosen))), min_score)
+
+
 def validate_timezone(name: str | None, where: str) -> str | None:
     if name is None:
         return None
@@ -332,7 +369,9 @@ def _unifi_camera(name: str, table: _Table, base: Path) -> UnifiCamera:
         password=_secret_source(table, base, "password"),
         camera=table.get("camera", str, required=True),
         render=_render(table),
-        workers=_positive(table.get("workers", int, 4), "workers", where),
+        workers=_positive(table.get("workers", int, 2), "workers", where, high=8),
+        events=validate_event_filter(table.get("smart_types", list, []),
+                                     table.get("min_score", int, 0), where),
         retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
         tls_insecure=table.get("tls_insecure", bool, False),
         direct_api=table.get("direct_api", bool, False),
@@ -525,4 +564,9 @@ def with_overrides(camera: Any, **overrides: Any) -> Any:
                                          "command line")
     if "channel" in rest:
         validate_channel(rest["channel"], "command line")
+    smart, score = overrides.get("smart_types"), overrides.get("min_score")
+    if (smart is not None or score is not None) and hasattr(camera, "events"):
+        rest["events"] = validate_event_filter(
+            camera.events.smart_types if smart is None else smart,
+            camera.events.min_score if score is None else score, "command line")
     return replace(camera, **rest)

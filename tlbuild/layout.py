@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .files import safe_name
 
@@ -96,13 +97,31 @@ class DayLayout:
         return self.root / "logs" / "run.log"
 
     @property
+    def owner_file(self) -> Path:
+        """Which camera-day this folder holds."""
+        return self.root / ".tlbuild-day.json"
+
+    @property
     def dep_file(self) -> Path:
         # One doit state file per camera-day: parallel shards never share one.
         return self.root / ".tlbuild-doit.sqlite3"
 
+    @property
+    def clip_folder(self) -> str:
+        """The clip folder relative to the root, as index entries name it."""
+        return f"clips/{self.label}/{self.day}"
+
+    def owns_clip(self, relative: Any) -> bool:
+        """Whether an index entry names a plain file of this camera-day's clip folder
+        (a string test: no file system call, no way out through `..`)."""
+        if not isinstance(relative, str):
+            return False
+        folder, _, name = relative.rpartition("/")
+        return (folder == self.clip_folder and name not in ("", ".", "..")
+                and not any(char in name for char in "\\\x00"))
+
     def clip_path(self, relative: str) -> Path:
         """The absolute path of a clip named in the index, refusing any escape."""
-        path = (self.root / relative).resolve()
-        if self.clip_dir.resolve() not in path.parents:
+        if not self.owns_clip(relative):
             raise ValueError(f"clip path {relative!r} is outside {self.clip_dir}")
-        return path
+        return self.clip_dir / relative.rpartition("/")[2]

@@ -116,7 +116,10 @@ def write_day(build: DayBuild) -> None:
         "total_clips": len(entries),
         "valid_clips": len(clips),
         "failed_clips": sum(entry.get("status") == FAILED for entry in entries),
-        "total_events": sum(len(entry.get("event_ids", [1])) for entry in entries),
+        "total_events": len({event for entry in entries
+                             for event in entry.get("event_ids", [entry["event_id"]])}),
+        "low_resolution": any(entry.get("low_resolution") for entry in clips),
+        "filter": build.settings.events.as_dict(),
         "total_duration_secs": total,
         "speed_factor": round(speed, 6),
         "target_secs": target,
@@ -312,6 +315,7 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
                 "file_dep": [str(layout.concat), str(layout.clip_index)],
                 "targets": [str(layout.day_json)],
                 "uptodate": [config_changed({"render": settings.as_dict(),
+                                             "filter": build.settings.events.as_dict(),
                                              "ffmpeg": ffmpeg_version()})],
                 "clean": True, "verbosity": 2}
 
@@ -390,6 +394,7 @@ def namespace(build: DayBuild) -> dict[str, Any]:
     """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI."""
     from .sources import unifi
     build.layout.root.mkdir(parents=True, exist_ok=True)
+    build.check_owner()
     names: dict[str, Any] = {}
     if build.settings.source == "s3-frames":
         from .sources import s3_frames

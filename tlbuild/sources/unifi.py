@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
@@ -14,12 +17,14 @@ from doit.exceptions import TaskFailed
 from .. import __version__
 from ..build import DayBuild
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
-from ..errors import CameraNotFound, RemoteError, UsageError
-from ..files import remove_stale_partials, safe_name, write_json_if_changed
+from ..config import SIMULATOR_HOST, SMART_AUDIO, EventFilter
+from ..errors import CameraNotFound, RemoteError, TlbuildError, UsageError
+from ..files import read_json, remove_stale_partials, safe_name, write_json_if_changed
 from ..media import keyframe_interval
-from .unifi_client import EVENT_TYPES, ClipUnavailable
+from .unifi_client import EVENT_TYPES, ClipUnavailable, ProtectClient, session_key
 
 log = logging.getLogger("tlbuild.unifi")
+MAX_EXPORT_MS = 3_600_000  # no export request longer than an hour (consoles time out)
 
 
 # --- pure logic ----------------------------------------------------------------------
@@ -61,6 +66,58 @@ def day_events(events: list[dict[str, Any]], camera_id: str, start_ms: int,
     return sorted(kept, key=lambda e: (e["start"], e["end"], e["id"]))
 
 
+def is_audio(event: dict[str, Any]) -> bool:
+    kinds = event.get("smartDetectTypes") or []
+    return event.get("type") == "smartAudioDetect" or (
+        bool(kinds) and all(kind in SMART_AUDIO for kind in kinds))
+
+
+def passes(event: dict[str, Any], wanted: EventFilter) -> bool:
+    """Whether an event makes a clip under the camera's smart detection filter."""
+    kinds = event.get("smartDetectTypes") or []
+    if wanted.smart_types and not set(kinds) & set(wanted.smart_types):
+        return False
+    score = event.get("score")
+    return is_audio(event) or not wanted.min_score or (
+        isinstance(score, (int, float)) and score >= wanted.min_score)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Where the console still has footage of a camera (bootstrap
+    `cameras[].stats.video`, epoch ms; None where unknown): nothing before
+    `start_lq`, only the 640x360 stream before `start`, nothing after `end`."""
+
+    start_lq: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+    @classmethod
+    def of(cls, camera: dict[str, Any]) -> "Retention":
+        stats = camera.get("stats") if isinstance(camera.get("stats"), dict) else {}
+        video = stats.get("video") if isinstance(stats.get("video"), dict) else {}
+
+        def when(key: str) -> int | None:
+            value = video.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) \
+                else None
+        return cls(when("recordingStartLQ"), when("recordingStart"), when("recordingEnd"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"recording_start_lq": self.start_lq, "recording_start": self.start,
+                "recording_end": self.end}
+
+    def gone(self, event: dict[str, Any]) -> bool:
+        return self.start_lq is not None and event["end"] <= self.start_lq
+
+    def unfinished(self, event: dict[str, Any]) -> bool:
+        """Not recorded to its end yet: like an ongoing event, a later run adds it."""
+        return self.end is not None and event["end"] > self.end
+
+    def low_resolution(self, start_ms: int) -> bool:
+        return self.start is not None and start_ms < self.start
+
+
 def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[str, Any]]]:
     """Clips as groups of events. Merging joins an event that starts at or before the
     current clip's end, so no footage is exported twice."""
@@ -76,37 +133,49 @@ def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[st
     return groups
 
 
-def clip_entry(group: list[dict[str, Any]], clip_dir: str, channel: int = 0
-               ) -> dict[str, Any]:
+def clip_entries(group: list[dict[str, Any]], clip_dir: str, channel: int = 0,
+                 retention: Retention = Retention()) -> list[dict[str, Any]]:
+    """The clips of one group of events: one, or parts of at most an hour each (one
+    export request per part), which the render joins in order."""
     first = group[0]
     start, end = first["start"], max(event["end"] for event in group)
     event_id = safe_name(first["id"], "event")
     smart = sorted({kind for event in group for kind in event.get("smartDetectTypes") or []
                     if isinstance(kind, str)})
-    return {
-        "event_id": first["id"],
-        "event_ids": [event["id"] for event in group],
-        "start_ms": start,
-        "end_ms": end,
-        "duration_ms": end - start,
-        "event_type": first.get("type"),
-        "smart_types": smart,
-        "score": first.get("score"),
-        "status": PENDING,
-        # another channel is other footage: it gets its own file name
-        "file_path": f"{clip_dir}/clip_{start}_{end}_{event_id}"
-                     f"{f'_ch{channel}' if channel else ''}.mp4",
-    }
+    count = max(1, math.ceil((end - start) / MAX_EXPORT_MS))
+    bounds = [start + (end - start) * k // count for k in range(count + 1)]
+    entries = []
+    for number, (part_start, part_end) in enumerate(zip(bounds, bounds[1:]), 1):
+        entry = {
+            "event_id": first["id"],
+            "event_ids": [event["id"] for event in group],
+            "start_ms": part_start,
+            "end_ms": part_end,
+            "duration_ms": part_end - part_start,
+            "event_type": first.get("type"),
+            "smart_types": smart,
+            "score": first.get("score"),
+            "status": PENDING,
+            "low_resolution": retention.low_resolution(part_start),
+            # another channel is other footage: it gets its own file name
+            "file_path": f"{clip_dir}/clip_{part_start}_{part_end}_{event_id}"
+                         f"{f'_ch{channel}' if channel else ''}.mp4",
+        }
+        if count > 1:
+            entry["part"] = [number, count]
+        entries.append(entry)
+    return entries
 
 
 def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
-              root: Path) -> list[dict[str, Any]]:
+              root: Path, keep_unlisted: bool = True) -> list[dict[str, Any]]:
     """Carry download state from the previous index into the new one.
 
     A clip on disk is complete, unless the manifest found it corrupt (failed): then
     it is deleted to be fetched again. A stale `in_progress` becomes pending. A finished clip
     that the NVR no longer lists (retention) is kept unless a new clip overlaps it,
-    so rebuilding an old day never loses footage and never shows any twice.
+    so rebuilding an old day never loses footage and never shows any twice; not when
+    the event filter changed (`keep_unlisted`), which leaves clips out on purpose.
     """
     old = {clip_key(entry): entry for entry in previous if isinstance(entry, dict)
            and "file_path" in entry}
@@ -123,7 +192,7 @@ def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
             result.append({**entry, "status": FAILED, "error": before.get("error")})
         else:
             result.append(entry)
-    for entry in old.values():
+    for entry in old.values() if keep_unlisted else ():
         if (entry.get("status") == COMPLETE and clip_key(entry) not in
                 {clip_key(e) for e in result} and (root / entry["file_path"]).is_file()
                 and not any(e["start_ms"] < entry["end_ms"] and entry["start_ms"] < e["end_ms"]
@@ -133,7 +202,8 @@ def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
 
 
 def camera_record(camera: dict[str, Any], nvr: dict[str, Any], date: dt.date, zone: str,
-                  window: tuple[int, int]) -> dict[str, Any]:
+                  window: tuple[int, int], wanted: EventFilter = EventFilter()
+                  ) -> dict[str, Any]:
     """metadata/camera.json: what was resolved, never credentials."""
     channels = [{key: channel.get(key) for key in
                  ("id", "name", "width", "height", "fps", "idrInterval", "enabled")}
@@ -146,15 +216,50 @@ def camera_record(camera: dict[str, Any], nvr: dict[str, Any], date: dt.date, zo
                 "timezone": nvr.get("timezone")},
         "day": {"date": date.isoformat(), "timezone": zone, "start_ms": window[0],
                 "end_ms": window[1], "hours": (window[1] - window[0]) / 3_600_000},
+        "retention": Retention.of(camera).as_dict(),
+        "filter": wanted.as_dict(),
         "tool_version": __version__,
     }
 
 
 # --- tasks ---------------------------------------------------------------------------
 
+class ConsoleSessions:
+    """One login per console for a whole batch: the batch logs in once and hands the
+    session to each shard process (`ProtectClient.session_state`). A failed login is
+    remembered, so no shard of that console tries again."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, dict[str, Any]] = {}
+        self._errors: dict[str, Exception] = {}
+        self._lock = threading.Lock()
+
+    def handover(self, settings: Any) -> dict[str, dict[str, Any]]:
+        if getattr(settings, "source", None) != "unifi" or settings.host == SIMULATOR_HOST:
+            return {}  # the demo NVR lives inside each shard's own process
+        key = session_key(settings.host, settings.username)
+        with self._lock:
+            if key in self._errors:
+                raise self._errors[key]
+            if key not in self._states:
+                try:
+                    password = settings.password.load(
+                        f"camera {settings.name!r}: password from "
+                        f"{settings.password.describe()}")
+                    client = ProtectClient(settings.host, settings.username, password,
+                                           tls_insecure=settings.tls_insecure,
+                                           direct_api=settings.direct_api,
+                                           retries=settings.retries)
+                    self._states[key] = client.session_state()
+                except TlbuildError as error:
+                    self._errors[key] = error
+                    raise
+        return {key: self._states[key]}
+
+
 def scan(build: DayBuild) -> TaskFailed | None:
     """Resolve the camera and the day, list its events, write the clip index."""
-    layout = build.layout
+    layout, settings = build.layout, build.settings
     if build.offline:
         if not layout.clip_index.exists():
             return build.fail(UsageError(f"no clip index at {layout.clip_index}: run "
@@ -163,29 +268,64 @@ def scan(build: DayBuild) -> TaskFailed | None:
         return None
     client = build.client()
     boot = client.bootstrap()
-    camera = resolve_camera(boot["cameras"], build.settings.camera)
+    camera = resolve_camera(boot["cameras"], settings.camera)
     nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
-    zone = build.settings.timezone or nvr.get("timezone") or "UTC"
+    zone = settings.timezone or nvr.get("timezone") or "UTC"
     window = day_window(build.date, zone)
-    events = client.events(camera["id"], *window)
+    retention = Retention.of(camera)
+    record = camera_record(camera, nvr, build.date, zone, window, settings.events)
+    previous = read_json(layout.camera_json, {}) or {}
+    if retention.start_lq is not None and window[1] <= retention.start_lq:
+        log.warning("%s %s: the console keeps no footage this old (its oldest is from "
+                    "%s); nothing to export", settings.name, build.date,
+                    local_time(retention.start_lq, zone))
+        events = []
+    else:
+        events = client.events(camera["id"], *window)
     kept = day_events(events, camera["id"], *window)
+    gone = [event for event in kept if retention.gone(event)]
+    unfinished = [event for event in kept if retention.unfinished(event)]
+    left_out = {event["id"] for event in gone + unfinished}
+    chosen = [event for event in kept if event["id"] not in left_out
+              and passes(event, settings.events)]
+    if gone:
+        log.warning("%d event(s) older than the console's oldest footage (%s) left out",
+                    len(gone), local_time(retention.start_lq, zone))
+    if unfinished:
+        log.info("%d event(s) not recorded to their end yet: a later run adds them",
+                 len(unfinished))
     clip_dir = layout.clip_dir.relative_to(layout.root).as_posix()
-    clips = [clip_entry(group, clip_dir, build.settings.channel)
-             for group in group_events(kept, build.settings.merge)]
-    entries = reconcile(clips, build.index.read(), layout.root)
-    write_json_if_changed(layout.camera_json,
-                          camera_record(camera, nvr, build.date, zone, window))
+    clips = [entry for group in group_events(chosen, settings.merge)
+             for entry in clip_entries(group, clip_dir, settings.channel, retention)]
+    same_filter = previous.get("filter", record["filter"]) == record["filter"]
+    entries = reconcile(clips, build.index.read(), layout.root, keep_unlisted=same_filter)
+    write_json_if_changed(layout.camera_json, record)
+    build.claim()
     build.index.write(entries)
     layout.clip_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(layout.clip_dir)
     missing = sum(entry["status"] != COMPLETE for entry in entries)
+    low = sum(bool(entry.get("low_resolution")) for entry in entries
+              if entry["status"] != COMPLETE)
+    if low:
+        log.warning("%d clip(s) of %s are older than the console's full-resolution "
+                    "footage (kept since %s): the console sends them at 640x360",
+                    low, build.date, local_time(retention.start, zone))
     if not entries:
-        log.info("%s %s: no events on this day (%s); nothing to fetch or render",
-                 build.settings.name, build.date, zone)
+        log.info("%s %s: no events on this day (%s)%s; nothing to fetch or render",
+                 settings.name, build.date, zone,
+                 " matching the smart detection filter" if kept and not chosen
+                 and settings.events != EventFilter() else "")
     else:
-        log.info("%s %s: %d events in %d clips, %d to download", build.settings.name,
-                 build.date, len(kept), len(entries), missing)
+        log.info("%s %s: %d events in %d clips, %d to download", settings.name,
+                 build.date, len(chosen), len(entries), missing)
     return None
+
+
+def local_time(epoch_ms: int | None, zone: str) -> str:
+    if epoch_ms is None:
+        return "unknown"
+    return f"{dt.datetime.fromtimestamp(epoch_ms / 1000, ZoneInfo(zone)):%Y-%m-%d %H:%M}"
 
 
 def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
@@ -214,13 +354,15 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
     return None
 
 
-MEASURED = ("size", "video_secs", "fps", "keyframe_secs")
+MEASURED = ("size", "video_secs", "fps", "keyframe_secs", "width", "height",
+            "low_resolution")
 
 
 def clip_facts(path: Path, info: Any) -> dict[str, Any]:
     """What the render plan needs to know of a clip, measured once."""
     return {"size": path.stat().st_size, "video_secs": round(info.duration, 3),
-            "fps": info.fps, "keyframe_secs": keyframe_interval(path, info.duration)}
+            "fps": info.fps, "width": info.width, "height": info.height,
+            "keyframe_secs": keyframe_interval(path, info.duration)}
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:

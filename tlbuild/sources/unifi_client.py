@@ -1,12 +1,17 @@
 """UniFi Protect client: one logged-in session shared by every worker thread.
 
-Owns the cookie, the CSRF token, re-login once on a 401 and the retry policy, so
-callers never see HTTP details (the shape of uiprotect's client).
+Owns the cookie (`TOKEN`, or `UOS_TOKEN` on UniFi OS 4+), the CSRF token, one
+re-login when a proven session is dropped, and the retry policy, so callers never
+see HTTP details (the shape of uiprotect's client). A batch hands one session to all
+its shards (`session_state`/`adopt`): one login per console per batch.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -19,32 +24,71 @@ from ..files import commit_partial, partial_path
 from ..http import (Retryable, RetryPolicy, check_retryable_status,
                     make_session, stop_requested, tls_rejected_message, with_retries)
 from ..media import VideoInfo, probe
+from ..slots import HostSlots
 
 log = logging.getLogger("tlbuild.unifi")
 
-EVENT_TYPES = ("motion", "smartDetectZone", "smartDetectLine")
+# camera detections that are footage (console events such as `access` are not)
+EVENT_TYPES = ("motion", "smartDetectZone", "smartDetectLine", "smartAudioDetect")
 PAGE_LIMIT = 100
+MAX_EVENT_REQUESTS = 1000   # a busy 430-event day needs about 15
+MAX_EVENTS = 100_000        # a console that never stops sending events is an error
+MIN_WINDOW_MS = 1000        # a window this short that is still full cannot be split
+LOGIN_LOCKOUT_MINUTES = 15  # how long consoles are known to refuse logins after 429
 TIMEOUT = (10, 120)  # connect, read (exports of long clips start slowly)
 CHUNK = 1 << 20
+
+
+# Sessions a batch handed to this shard process: "<host>|<user>" -> session state.
+SESSION_FD = "TLBUILD_SESSION_FD"
+_shared_sessions: dict[str, dict[str, Any]] = {}
+
+
+def session_key(host: str, username: str) -> str:
+    return f"{host.rstrip('/')}|{username}"
+
+
+def receive_sessions() -> None:
+    """Read the sessions a batch passes through an inherited pipe (its descriptor in
+    $TLBUILD_SESSION_FD): the token never touches the disk or a command line."""
+    fd = os.environ.pop(SESSION_FD, "")
+    if fd.isdigit():
+        try:
+            with os.fdopen(int(fd), "rb") as pipe:
+                _shared_sessions.update(json.load(pipe))
+        except (OSError, ValueError):
+            log.debug("no usable session from the batch; logging in here")
+
+
+def shared_session(client: "ProtectClient") -> dict[str, Any] | None:
+    return _shared_sessions.get(session_key(client.host, client.username))
 
 
 class ClipUnavailable(Exception):
     """The NVR has no such footage (404 or another non-retryable answer)."""
 
 
+NO_RECORDING = "no recording"
+
+
 class ProtectClient:
     def __init__(self, host: str, username: str, password: Secret, *,
                  tls_insecure: bool = False, direct_api: bool = False,
-                 retries: int = 3, pool_size: int = 4):
+                 retries: int = 3, pool_size: int = 2, export_slots: int = 2):
         self.host = host.rstrip("/")
         self.api = self.host + ("/api/" if direct_api else "/proxy/protect/api/")
         self.username = username
         self._password = password
         self.policy = RetryPolicy(attempts=retries)
         self.session = make_session(tls_insecure, pool_size + 2, self.host)
+        # exports in flight per console, across every tlbuild process: parallel
+        # export campaigns have rebooted consoles
+        self.export_slots = HostSlots(f"unifi-export:{self.host}", export_slots)
         self._csrf: str | None = None
         self._login_lock = threading.Lock()
         self._generation = 0  # bumped at each login, so one 401 burst logs in once
+        self._proven = False  # the current session has answered a request
+        self._rejected = False  # a fresh session was dropped at once: stop, no loop
         self.logins = 0
 
     # --- session ---------------------------------------------------------------
@@ -60,8 +104,7 @@ class ProtectClient:
                 raise AuthError(f"authentication failed for user {self.username!r} at "
                                 f"{self.host}: check the username and password")
             if response.status_code == 429:
-                raise AuthError(f"{self.host} refused the login: too many login attempts "
-                                "(rate limit); wait a few minutes before the next run")
+                raise AuthError(login_limit_message(self.host))
             if response.status_code >= 500:
                 raise Retryable(f"login: HTTP {response.status_code}")
             if response.status_code != 200:
@@ -80,8 +123,27 @@ class ProtectClient:
             raise RemoteError(f"login to {self.host} returned no session cookie; is this "
                               "a UniFi OS console? (try direct_api for a bare NVR)")
         self._generation += 1
+        self._proven = False
         self.logins += 1
         log.info("logged in to %s as %s", self.host, self.username)
+
+    def session_state(self) -> dict[str, Any]:
+        """The logged-in session (cookies, CSRF token) to hand to another process
+        through a pipe; logs in first if needed. Never written to disk."""
+        with self._login_lock:
+            if self._generation == 0:
+                self.login()
+        return {"cookies": [{"name": c.name, "value": c.value, "domain": c.domain,
+                             "path": c.path} for c in self.session.cookies],
+                "csrf": self._csrf}
+
+    def adopt(self, state: dict[str, Any]) -> None:
+        """Use a session another process logged in (see `session_state`)."""
+        for cookie in state.get("cookies", []):
+            self.session.cookies.set(cookie["name"], cookie["value"],
+                                     domain=cookie["domain"], path=cookie["path"])
+        self._csrf = state.get("csrf")
+        self._generation, self._proven = 1, True
 
     def _update_csrf(self, response: requests.Response) -> None:
         token = (response.headers.get("X-Updated-CSRF-Token")
@@ -100,7 +162,10 @@ class ProtectClient:
 
     def request(self, path: str, params: Any = None, stream: bool = False
                 ) -> requests.Response:
-        """GET an API path; on a 401 log in again once and repeat once."""
+        """GET an API path. A 401 on a session that has worked means the console
+        dropped it: log in again once and repeat once. A session dropped again before
+        it ever worked stops the run: a console that drops every session would
+        otherwise get a login per request."""
         if self._generation == 0:
             with self._login_lock:
                 if self._generation == 0:
@@ -110,20 +175,31 @@ class ProtectClient:
         if response.status_code == 401:
             response.close()
             with self._login_lock:
-                if self._generation == generation:
+                if self._generation == generation and self._proven and not self._rejected:
                     log.info("session dropped by %s; logging in again", self.host)
                     self.login()
+                elif self._generation == generation:
+                    self._rejected = True
+            if self._rejected:
+                raise self._dropped()
             response = self._send("GET", self.api + path, params=params, stream=stream)
             if response.status_code == 401:
                 response.close()
-                raise AuthError(f"{self.host} rejected the session again after a fresh "
-                                "login: check the account's permissions")
+                self._rejected = True
+                raise self._dropped()
+        if response.status_code != 401 and self._generation == generation:
+            self._proven = True
         if response.status_code == 403:
             response.close()
             raise AuthError(f"{self.host} denied access to {path}: the account lacks "
                             "permission to view Protect")
         self._update_csrf(response)
         return response
+
+    def _dropped(self) -> AuthError:
+        return AuthError(f"{self.host} dropped the session again right after a fresh "
+                         "login: check the account's permissions (no further login is "
+                         "tried)")
 
     def get_json(self, path: str, params: Any = None) -> Any:
         def attempt() -> Any:
@@ -149,27 +225,48 @@ class ProtectClient:
         return data
 
     def events(self, camera_id: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-        """All motion and smart-detection events starting in [start_ms, end_ms).
+        """Every footage event of [start_ms, end_ms], whatever the console keeps when
+        a window holds more than `limit` events (measured: the newest; it could be the
+        oldest). A full page cannot say which end was cut, so a full window is split
+        in halves until every window comes back with room to spare; the pages are
+        united by event id (events crossing a split come back twice)."""
+        found: dict[str, dict[str, Any]] = {}
+        windows, asked, crowded = [(start_ms, end_ms)], 0, []
+        while windows:
+            start, end = windows.pop()
+            if asked >= MAX_EVENT_REQUESTS or len(found) > MAX_EVENTS:
+                raise RemoteError(f"{self.host} kept answering full pages of events "
+                                  f"({asked} requests, {len(found)} events): the "
+                                  "console misbehaves; no clip index was written")
+            if stop_requested.is_set():
+                raise KeyboardInterrupt
+            page = self._events_page(camera_id, start, end)
+            asked += 1
+            for event in page:
+                found.setdefault(event["id"], event)
+            if len(page) < PAGE_LIMIT:
+                continue
+            if end - start <= MIN_WINDOW_MS:
+                crowded.append(start)
+                continue
+            middle = (start + end) // 2
+            windows += [(middle, end), (start, middle)]  # earlier half first
+        for start in crowded:
+            log.warning("more than %d events around %s: some may be missing",
+                        PAGE_LIMIT, dt.datetime.fromtimestamp(start / 1000,
+                                                              dt.timezone.utc))
+        log.debug("listed %d events in %d requests", len(found), asked)
+        return list(found.values())
 
-        Pages by the last event's *start* and drops ids already seen: events overlap,
-        so the end+1 cursor would skip some.
-        """
-        seen: dict[str, dict[str, Any]] = {}
-        cursor = start_ms
-        while True:
-            params = [("start", cursor), ("end", end_ms), ("limit", PAGE_LIMIT),
-                      ("orderDirection", "ASC"), ("cameras", camera_id)]
-            params += [("types", kind) for kind in EVENT_TYPES]
-            page = self.get_json("events", params)
-            if not isinstance(page, list):
-                raise RemoteError(f"{self.host}: events answer is not a list")
-            valid = [event for event in page if _valid_event(event)]
-            new = [event for event in valid if event["id"] not in seen]
-            for event in new:
-                seen[event["id"]] = event
-            if len(page) < PAGE_LIMIT or not new:
-                return list(seen.values())
-            cursor = max(event["start"] for event in valid)
+    def _events_page(self, camera_id: str, start: int, end: int) -> list[dict[str, Any]]:
+        params = [("start", start), ("end", end), ("limit", PAGE_LIMIT),
+                  ("orderDirection", "ASC"), ("cameras", camera_id)]
+        # repeated keys: a comma-joined value matches nothing
+        params += [("types", kind) for kind in EVENT_TYPES]
+        page = self.get_json("events", params)
+        if not isinstance(page, list):
+            raise RemoteError(f"{self.host}: events answer is not a list")
+        return [event for event in page if _valid_event(event)]
 
     def export(self, camera_id: str, start_ms: int, end_ms: int, channel: int,
                final: Path, on_bytes: Callable[[int], None] | None = None) -> VideoInfo:
@@ -185,7 +282,8 @@ class ProtectClient:
 
         def attempt() -> VideoInfo:
             try:
-                return self._export_once(params, partial, final, on_bytes)
+                with self.export_slots.hold():
+                    return self._export_once(params, partial, final, on_bytes)
             finally:
                 partial.unlink(missing_ok=True)
 
@@ -195,7 +293,7 @@ class ProtectClient:
                      on_bytes: Callable[[int], None] | None) -> VideoInfo:
         with self.request("video/export", params, stream=True) as response:
             if response.status_code == 404:
-                raise ClipUnavailable("HTTP 404: no recording for this time")
+                raise ClipUnavailable(_not_found_reason(response))
             check_retryable_status(response, "export")
             if response.status_code != 200:
                 raise ClipUnavailable(f"HTTP {response.status_code}")
@@ -223,6 +321,25 @@ class ProtectClient:
             raise Retryable(f"export is not valid video: {exc}") from None
         commit_partial(partial, final)
         return info
+
+
+def login_limit_message(host: str) -> str:
+    retry = (dt.datetime.now() + dt.timedelta(minutes=LOGIN_LOCKOUT_MINUTES))
+    return (f"{host} refused the login: the console's login limit was reached "
+            f"(AUTHENTICATION_FAILED_LIMIT_REACHED). tlbuild never retries a login; "
+            f"wait at least {LOGIN_LOCKOUT_MINUTES} minutes (retry after "
+            f"{retry:%H:%M}) and check that no other tool logs in repeatedly")
+
+
+def _not_found_reason(response: requests.Response) -> str:
+    """A 404 with `{"error": 502}` is a time range without recording (measured)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error") in (502, "502"):
+        return NO_RECORDING
+    return "HTTP 404: the console has no such footage"
 
 
 def _valid_event(event: Any) -> bool:
