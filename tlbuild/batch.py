@@ -9,6 +9,7 @@ Job. The batch itself is a small doit graph: one task per shard, then a summary.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import subprocess
@@ -24,11 +25,12 @@ from doit.exceptions import TaskFailed
 from .build import parse_date
 from .clipindex import FAILED
 from .config import Config
-from .errors import UsageError
+from .errors import TlbuildError, UsageError
 from .files import read_json
 from .layout import DayLayout
 from .reporter import progress_reporter
 from .runtime import release, spawn
+from .sources.unifi_client import SESSION_FD
 
 log = logging.getLogger("tlbuild.batch")
 MAX_DAYS = 3700  # ten years: a typo in a range should not start a month-long batch
@@ -137,18 +139,38 @@ class Batch:
         self.jobs, self.quiet, self.extra = jobs, quiet, extra or []
         self.results: dict[Shard, ShardResult] = {}
         self.state_dir = tempfile.mkdtemp(prefix="tlbuild-batch-")
+        from .sources.unifi import ConsoleSessions
+        self.sessions = ConsoleSessions()
 
     def run_shard(self, shard: Shard) -> None:
         started = time.monotonic()
-        process = spawn(shard_command(shard, self.config, self.out, self.extra),
-                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            handover = self.sessions.handover(self.config.camera(shard.camera))
+        except TlbuildError as error:  # the console refused the batch's one login
+            return self._report(shard, ShardResult(error.exit_code, 0.0, str(error)))
+        read_end, env = None, None
+        if handover:  # through a pipe the shard inherits: never on disk or argv
+            read_end, write_end = os.pipe()
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(json.dumps(handover).encode())
+            env = {**os.environ, SESSION_FD: str(read_end)}
+        try:
+            process = spawn(shard_command(shard, self.config, self.out, self.extra),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env, pass_fds=() if read_end is None else (read_end,))
+        finally:
+            if read_end is not None:
+                os.close(read_end)
         try:
             _, stderr = process.communicate()
         finally:
             release(process)
         code = process.returncode
-        result = ShardResult(code, time.monotonic() - started,
-                             "" if code == 0 else _last_error(stderr))
+        self._report(shard, ShardResult(code, time.monotonic() - started,
+                                        "" if code == 0 else _last_error(stderr)))
+
+    def _report(self, shard: Shard, result: ShardResult) -> None:
+        code = result.code
         self.results[shard] = result
         word = {0: "ok", 1: "partial", 130: "interrupted"}.get(code, "FAILED")
         detail = f" (exit {code}: {result.message})" if code else ""

@@ -15,7 +15,7 @@ from doit.exceptions import TaskFailed
 from .clipindex import ClipIndex
 from .config import SIMULATOR_HOST, CameraSettings, Secret
 from .errors import StorageError, TlbuildError, UsageError
-from .files import read_json
+from .files import read_json, write_json_if_changed
 from .layout import DayLayout
 from .runtime import running_action
 
@@ -64,7 +64,7 @@ class DayBuild:
         self.password: Secret | None = source.load(
             f"camera {settings.name!r}: password from {source.describe()}") \
             if source else None
-        self.index = ClipIndex(self.layout.clip_index)
+        self.index = ClipIndex(self.layout.clip_index, self.layout.owns_clip)
         self.outcome = Outcome()
         self.quiet = False
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
@@ -72,8 +72,9 @@ class DayBuild:
         self._client_lock = threading.Lock()
 
     def client(self):
-        """The one Protect client of this run (logged in lazily, shared by threads)."""
-        from .sources.unifi_client import ProtectClient
+        """The one Protect client of this run (logged in lazily, shared by threads;
+        in a batch, the session the batch logged in)."""
+        from .sources.unifi_client import ProtectClient, shared_session
         with self._client_lock:
             if self._client is None:
                 host = self.settings.host
@@ -84,8 +85,30 @@ class DayBuild:
                     host, self.settings.username, self.password,
                     tls_insecure=self.settings.tls_insecure,
                     direct_api=self.settings.direct_api,
-                    retries=self.settings.retries, pool_size=self.settings.workers)
+                    retries=self.settings.retries, pool_size=self.settings.workers,
+                    export_slots=self.settings.workers)
+                state = shared_session(self._client)
+                if state:
+                    self._client.adopt(state)
             return self._client
+
+    def owner(self) -> dict[str, str]:
+        return {"camera": self.settings.name, "date": self.date.isoformat()}
+
+    def check_owner(self) -> None:
+        """Refuse a folder that already holds another camera-day (their clips and
+        state would mix)."""
+        found = read_json(self.layout.owner_file, None)
+        if isinstance(found, dict) and found.get("date") and (
+                str(found.get("camera", "")).casefold(), found["date"]) != (
+                self.settings.name.casefold(), self.date.isoformat()):
+            raise UsageError(f"{self.layout.root} already holds camera "
+                             f"{found.get('camera')!r} on {found['date']}: give each "
+                             "camera-day its own --out (by default out/<camera>/<date>)")
+
+    def claim(self) -> None:
+        """Mark the folder as this camera-day's, once a scan found the camera."""
+        write_json_if_changed(self.layout.owner_file, self.owner())
 
     def fail(self, error: TlbuildError) -> TaskFailed:
         """Record a run-stopping error; doit reports it as a failure without traceback."""

@@ -25,6 +25,7 @@ from .clipindex import FAILED
 from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRESETS,
                      load_config, validate_host, validate_render, with_overrides)
 from .errors import ConfigError, TlbuildError, UsageError
+from .files import safe_name
 from .runtime import (install_signal_handlers, setup_console_logging, wait_for_actions,
                       wait_for_children)
 from .tasks import namespace
@@ -67,8 +68,9 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     group.add_argument("--camera", default=default,
                        help="Protect camera id or name (direct), or config camera name")
     group.add_argument("--out", default=default, type=Path,
-                       help="output root (direct: of this camera-day; config: replaces "
-                            "the config's `out`)")
+                       help="direct: the folder of this camera-day (default "
+                            "out/<camera>/<date>; one folder never holds two "
+                            "camera-days); config: replaces the config's `out`")
     group.add_argument("--config", default=default, type=Path,
                        help="config file (default: $TLBUILD_CONFIG or "
                             "config/tlbuild.toml)")
@@ -116,9 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("scan", "fetch", "run"):
             sub.add_argument("--no-merge", action="store_true", default=None,
                              help="one clip per event instead of merging overlaps")
+            sub.add_argument("--smart-types", metavar="TYPES",
+                             help="only events with one of these smart detections, "
+                                  "e.g. person,vehicle (motion-only events are left "
+                                  "out; default: every event)")
+            sub.add_argument("--min-score", type=int, metavar="N",
+                             help="leave out detections scoring below N (0-100); "
+                                  "audio detections always score 0 and are kept")
         if name in ("fetch", "run"):
             sub.add_argument("--workers", type=_positive_int,
-                             help="parallel downloads (default 4)")
+                             help="exports in flight per console (default 2: parallel "
+                                  "export campaigns have rebooted consoles)")
             sub.add_argument("--retries", type=_positive_int,
                              help="attempts per request (default 3)")
             sub.add_argument("--channel", type=int, choices=(0, 1, 2),
@@ -205,7 +215,7 @@ def _batch_commands(commands: Any) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = {key: getattr(args, key, None) for key in
               ("workers", "retries", "target", "fps", "crf", "preset", "scale",
-               "channel")}
+               "channel", "smart_types", "min_score")}
     if getattr(args, "no_merge", None):
         values["merge"] = False
     if args.tls_insecure:
@@ -239,28 +249,32 @@ def _direct_camera(args: argparse.Namespace, host: str) -> UnifiCamera:
 def prepare(args: argparse.Namespace) -> DayBuild:
     """Everything checked before any request: date, camera, secret, settings."""
     date = parse_date(args.date)
-    host = args.host or os.environ.get("UPVS_HOST")
+    if args.host and args.config:
+        raise UsageError("--host names a console directly, --config a camera of a "
+                         "config file: give one of them")
+    # an explicit --config wins over UPVS_HOST in the environment
+    host = args.host or (None if args.config else os.environ.get("UPVS_HOST"))
     if host:
+        if args.command == "publish":
+            raise UsageError("publish works on config cameras: drop --host (and "
+                             "UPVS_HOST) and name a camera of the config file")
         camera = _direct_camera(args, host)
-        root = args.out or Path("out")
-    else:
-        if not args.camera:
-            raise UsageError("--camera is required: a camera of the config file, or use "
-                             "--host for a direct connection")
-        config = load_config(args.config)
-        camera = with_overrides(config.camera(args.camera), **_overrides(args))
-        root = (args.out or config.out) / camera.name / date.isoformat()
-        sinks = config.sinks
-        if getattr(args, "sink", None) and args.sink not in camera.publish:
-            raise UsageError(f"camera {camera.name!r} does not publish to "
-                             f"{args.sink!r}; its sinks: "
-                             f"{', '.join(camera.publish) or 'none'}")
-        return DayBuild(camera, date, root.absolute(),
-                        offline=args.command in ("render", "publish"), sinks=sinks)
-    if args.command == "publish":
-        raise UsageError("publish works on config cameras: drop --host and name a "
-                         "camera of the config file")
-    return DayBuild(camera, date, root.absolute(), offline=args.command == "render")
+        # one folder per camera-day unless --out names one
+        root = args.out or Path("out") / safe_name(camera.name, "camera") / \
+            date.isoformat()
+        return DayBuild(camera, date, root.absolute(), offline=args.command == "render")
+    if not args.camera:
+        raise UsageError("--camera is required: a camera of the config file, or use "
+                         "--host for a direct connection")
+    config = load_config(args.config)
+    camera = with_overrides(config.camera(args.camera), **_overrides(args))
+    root = (args.out or config.out) / camera.name / date.isoformat()
+    if getattr(args, "sink", None) and args.sink not in camera.publish:
+        raise UsageError(f"camera {camera.name!r} does not publish to "
+                         f"{args.sink!r}; its sinks: "
+                         f"{', '.join(camera.publish) or 'none'}")
+    return DayBuild(camera, date, root.absolute(),
+                    offline=args.command in ("render", "publish"), sinks=config.sinks)
 
 
 def _batch_shards(args: argparse.Namespace, config: Any) -> list[Any]:
@@ -369,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, key, None)
     setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))
     install_signal_handlers()
+    from .sources.unifi_client import receive_sessions
+    receive_sessions()  # a batch's session for this shard, if any
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -53,9 +53,10 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         build = DayBuild(settings, day, config.out / settings.name / day.isoformat(),
                          offline=get_var("offline", "") not in ("", "0", "false"),
                          sinks=config.sinks)
+        names = namespace(build)
     except TlbuildError as error:
         print(f"tlbuild: error: {error}", file=sys.stderr)
         raise SystemExit(error.exit_code) from None
     install_signal_handlers()
     build.start_log()
-    return namespace(build)
+    return names
