@@ -87,7 +87,7 @@ def test_wrong_password_exits_3(nvr, tlbuild, monkeypatch, capsys):
 def test_login_rate_limit_exits_3_without_retry(nvr, tlbuild, capsys):
     nvr.fault("login", "status", times=5, status=429)
     assert tlbuild() == 3
-    assert "too many login attempts" in capsys.readouterr().err
+    assert "login limit was reached" in capsys.readouterr().err
     assert nvr.count("login") == 1
 
 

@@ -121,6 +121,7 @@ def scan(build: DayBuild) -> None:
         "app": app, "version": client.version, "host": settings.host,
         "profile": profile, "timezone": settings.timezone, "tool_version": __version__})
     write_json_if_changed(layout.archive_index, listing)
+    build.claim()
     chosen = [i for i in day if i.get("in_day")]
     log.info("%s %s: %s %s, %d archives, %d for this day", settings.name, build.date,
              app, client.version or "", len(listing), len(chosen))

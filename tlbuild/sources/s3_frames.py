@@ -264,6 +264,7 @@ def scan(build: DayBuild) -> None:
             raise s3_error(error, settings.bucket) from None
     frames = group_objects(objects, settings.device)
     write_json_if_changed(build.layout.object_list, frames)
+    build.claim()
     log.info("%s %s: %d objects, %d frames listed under %s", settings.name, build.date,
              len(objects), len(frames), ", ".join(key_dates(build.date, settings.timezone)))
 
