@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tlbuild.cli import main
+from tlbuild.media import forget_ffmpeg
 from tlbuild.sim.clips import ClipSpec
 from tlbuild.sim.unifi import SimulatedNvr
 
@@ -19,6 +21,37 @@ USER = "protect-api"
 CAMERA = "Demo Driveway"
 DATE = "2024-01-15"
 REPO = Path(__file__).resolve().parents[1]
+
+
+def ffmpeg_builds() -> list[tuple[str, str]]:
+    """Every ffmpeg the tests can use: the one imageio-ffmpeg ships (always), Debian's
+    /usr/bin/ffmpeg when installed, and any listed in $TLBUILD_TEST_FFMPEGS (paths
+    separated by ':'), each with a short name for test ids (e.g. ffmpeg5.1)."""
+    import imageio_ffmpeg
+    candidates = [imageio_ffmpeg.get_ffmpeg_exe(), "/usr/bin/ffmpeg",
+                  *os.environ.get("TLBUILD_TEST_FFMPEGS", "").split(os.pathsep)]
+    found: dict[str, str] = {}
+    for path in candidates:
+        if not path or not os.path.exists(path) or os.path.realpath(path) in found:
+            continue
+        line = subprocess.run([path, "-hide_banner", "-version"], capture_output=True,
+                              text=True).stdout.split("\n")[0]
+        release = re.search(r"version n?(\d+\.\d+)", line)
+        found[os.path.realpath(path)] = f"ffmpeg{release.group(1) if release else 'git'}"
+    return sorted(found.items(), key=lambda item: item[1])
+
+
+FFMPEG_BUILDS = ffmpeg_builds()
+
+
+@pytest.fixture(params=FFMPEG_BUILDS, ids=[name for _, name in FFMPEG_BUILDS])
+def ffmpeg_build(request, monkeypatch) -> str:
+    """Run the test with one ffmpeg build (parametrized over every one found)."""
+    path, _ = request.param
+    monkeypatch.setenv("TLBUILD_FFMPEG", path)
+    forget_ffmpeg()
+    yield path
+    forget_ffmpeg()
 
 
 @pytest.fixture(scope="session")

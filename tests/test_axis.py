@@ -100,12 +100,15 @@ def test_each_app_variant_end_to_end(camera, app, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("app", ["timelapse2", "timelapse3"])
-def test_multi_day_archive_is_cut_to_the_day(camera, app, tmp_path, monkeypatch):
+def test_multi_day_archive_is_cut_to_the_day(camera, app, tmp_path, monkeypatch,
+                                             ffmpeg_build):
     cam = camera(app, [weekly()])
     assert build(config(tmp_path, cam, monkeypatch, "fps = 12")) == 0
     video = probe(output(tmp_path))
     assert video.frames == 24 and abs(video.fps - 12) < 0.01  # output fps configurable
-    assert abs(video.duration - 2.0) < 0.2
+    assert abs(video.duration - 2.0) < 1 / 12
+    verified = json.loads((day_root(tmp_path) / "metadata/verify.json").read_text())
+    assert verified["ok"] and verified["expected_frames"] == 24
 
 
 def test_timelapseme_cut_uses_the_real_frame_times(camera, tmp_path, monkeypatch):

@@ -93,7 +93,9 @@ def test_a_long_event_is_exported_in_parts_of_at_most_an_hour(make_nvr, tlbuild,
     day = out.day
     assert day["valid_clips"] == 3 and day["total_events"] == 1
     assert abs(day["total_duration_secs"] - 9000) < 30  # the whole window is footage
-    assert abs(probe(out.timelapse()).duration - 10) < 0.5
+    video = probe(out.timelapse())
+    assert video.frames == day["output_frames"] == 50  # 10 s at 5 fps
+    assert abs(video.duration - 10) < 1 / 5
 
 
 def test_a_range_without_recording_fails_that_clip_and_the_day_goes_on(nvr, tlbuild,

@@ -145,6 +145,17 @@ class DayBuild:
         """doit uptodate for verify: the output is the one it verified last time."""
         return values.get("output", "") == self.output_stamp()
 
+    def output_as_rendered(self, task: Any, values: dict[str, Any]) -> bool:
+        """doit uptodate for render: the output is still what the render wrote. A
+        video changed, truncated or replaced since is rendered again."""
+        stamp = self.output_stamp()
+        if values.get("rendered") == stamp:
+            return True
+        if stamp is not None and values.get("rendered"):
+            log.warning("%s changed since it was rendered (damaged or replaced?): "
+                        "rendering it again", self.layout.timelapse.name)
+        return False
+
     def count_bytes(self, size: int) -> None:
         self.downloaded += size
 

@@ -108,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
              "render": "render the timelapse from what is already downloaded "
                        "(no network)",
              "run": "the full pipeline: scan, fetch, render, verify (and publish, for "
-                    "config cameras with sinks)"}
+                    "config cameras with sinks)",
+             "verify": "check the finished timelapse as it is, without rebuilding "
+                       "anything: every frame decodes, the frame count and length are "
+                       "the render plan's (exit 5 if not)"}
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text,
                                   formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -135,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="UniFi export stream: 0 high (default), 1 medium, "
                                   "2 low: a phone-sized timelapse needs no 4K export")
         if name in ("render", "run"):
+            sub.add_argument("--force", action="store_true",
+                             help="render the timelapse again even if it is up to date")
             sub.add_argument("--target", type=float, help="output seconds (default 600)")
             sub.add_argument("--fps", type=int, help="output frame rate (default 30)")
             sub.add_argument("--crf", type=int, help="x264 quality 0-51 (default 23)")
@@ -262,7 +267,8 @@ def prepare(args: argparse.Namespace) -> DayBuild:
         # one folder per camera-day unless --out names one
         root = args.out or Path("out") / safe_name(camera.name, "camera") / \
             date.isoformat()
-        return DayBuild(camera, date, root.absolute(), offline=args.command == "render")
+        return DayBuild(camera, date, root.absolute(),
+                        offline=args.command in ("render", "verify"))
     if not args.camera:
         raise UsageError("--camera is required: a camera of the config file, or use "
                          "--host for a direct connection")
@@ -274,7 +280,8 @@ def prepare(args: argparse.Namespace) -> DayBuild:
                          f"{args.sink!r}; its sinks: "
                          f"{', '.join(camera.publish) or 'none'}")
     return DayBuild(camera, date, root.absolute(),
-                    offline=args.command in ("render", "publish"), sinks=config.sinks)
+                    offline=args.command in ("render", "publish", "verify"),
+                    sinks=config.sinks)
 
 
 def _batch_shards(args: argparse.Namespace, config: Any) -> list[Any]:
@@ -348,9 +355,13 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "status":
         return run_status(args)
     build = prepare(args)
+    if args.command == "verify":
+        return verify_only(build)
     handler = build.start_log()
     try:
         build.quiet = bool(args.quiet)
+        if getattr(args, "force", False):  # a missing video is always rendered
+            build.layout.timelapse.unlink(missing_ok=True)
         tasks = COMMAND_TASKS[args.command]
         if args.command == "publish" and args.sink:
             tasks = [f"publish:{args.sink}"]
@@ -359,6 +370,21 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("tlbuild").removeHandler(handler)
         handler.close()
     return exit_code(build, result, args.command)
+
+
+def verify_only(build: DayBuild) -> int:
+    """`tlbuild verify`: the day's checks on the video as it is now."""
+    from .sources import axis_timelapse2, s3_frames
+    from .tasks import verify
+    check = {"s3-frames": s3_frames.verify,
+             "axis-timelapse2": axis_timelapse2.verify}.get(build.settings.source, verify)
+    if not build.layout.day_json.exists():
+        raise UsageError(f"{build.layout.root}: nothing built for this day yet")
+    result = check(build)
+    if not (result or {}).get("output"):
+        print(f"tlbuild: {build.settings.name} {build.date}: no footage, no video to "
+              "verify")
+    return 0
 
 
 def exit_code(build: DayBuild, doit_result: int, command: str) -> int:

@@ -1,7 +1,9 @@
 """ffmpeg discovery, probing, command templates and running ffmpeg with progress.
 
 Only ffmpeg is required: pip's `imageio-ffmpeg` ships one when none is on PATH, and
-probing goes through ffmpeg itself (that package has no ffprobe).
+probing goes through ffmpeg itself (that package has no ffprobe). Supported: ffmpeg
+5.1 or newer with libx264 (5.1 brought `-fps_mode`, which every render uses so that
+no build's own frame-rate conversion decides the frame count).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Callable
 
 import jinja2
 
-from .errors import MediaError
+from .errors import MediaError, UsageError
 from .http import stop_requested
 
 log = logging.getLogger("tlbuild.media")
@@ -40,15 +42,70 @@ def ffmpeg_exe() -> str:
                          "or set TLBUILD_FFMPEG") from None
 
 
+def forget_ffmpeg() -> None:
+    """Find ffmpeg afresh (after TLBUILD_FFMPEG or PATH changed)."""
+    for cached in (ffmpeg_exe, ffmpeg_version, check_ffmpeg, ffmpeg_filters):
+        cached.cache_clear()
+
+
+@functools.cache
+def ffmpeg_filters() -> frozenset[str]:
+    return frozenset(re.findall(r"^\s*[TSC.|]+\s+(\w+)\s", _run_ffmpeg_info("-filters"),
+                                re.M))
+
+
+def require_filter(name: str, setting: str) -> None:
+    """Refuse up front a setting that needs a filter this ffmpeg was built without."""
+    if name not in ffmpeg_filters():
+        raise UnsupportedFfmpeg(f"{setting} needs ffmpeg's {name} filter, which "
+                                f"{ffmpeg_exe()} ({ffmpeg_version()}) was built "
+                                f"without: point TLBUILD_FFMPEG at another ffmpeg "
+                                f"(Debian's has it) or turn {setting} off")
+
+
+MIN_VERSION = (5, 1)
+_RELEASE = re.compile(r"ffmpeg version n?(\d+)\.(\d+)")
+
+
+class UnsupportedFfmpeg(UsageError):
+    """The ffmpeg found cannot make tlbuild's videos (found before any request)."""
+
+
+def _run_ffmpeg_info(*args: str) -> str:
+    try:
+        result = subprocess.run([ffmpeg_exe(), "-hide_banner", *args],
+                                capture_output=True, text=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UnsupportedFfmpeg(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}; choose "
+                                "another with TLBUILD_FFMPEG=/path/to/ffmpeg") from None
+    return result.stdout
+
+
 @functools.cache
 def ffmpeg_version() -> str:
     """First line of `ffmpeg -version`: part of every render's up-to-date check."""
-    try:
-        result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-version"],
-                                capture_output=True, text=True, check=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise MediaError(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}") from None
-    return result.stdout.splitlines()[0].strip()
+    return _run_ffmpeg_info("-version").splitlines()[0].split(" Copyright")[0].strip()
+
+
+@functools.cache
+def check_ffmpeg() -> str:
+    """Refuse an ffmpeg older than 5.1 or without libx264, naming the one found and
+    how to choose another. Returns its version line."""
+    version = ffmpeg_version()
+    release = _RELEASE.match(version)
+    problems = []
+    if release and tuple(map(int, release.groups())) < MIN_VERSION:
+        problems.append(f"version {release.group(1)}.{release.group(2)} is older than "
+                        f"{MIN_VERSION[0]}.{MIN_VERSION[1]}")
+    if not re.search(r"^\s*V\S*\s+libx264\s", _run_ffmpeg_info("-encoders"), re.M):
+        problems.append("it has no libx264 encoder")
+    if problems:
+        raise UnsupportedFfmpeg(
+            f"unsupported ffmpeg {ffmpeg_exe()} ({version}): {' and '.join(problems)}. "
+            "tlbuild needs ffmpeg 5.1 or newer with libx264: install one (e.g. Debian "
+            "12's ffmpeg), or point TLBUILD_FFMPEG at one; `pip install imageio-ffmpeg` "
+            "ships a suitable build, used when no ffmpeg is on PATH")
+    return version
 
 
 @dataclass(frozen=True)
@@ -70,11 +127,12 @@ _FRAME = re.compile(r"^frame=(\d+)", re.M)
 def probe(path: Path) -> VideoInfo:
     """Read every packet of the first video stream; any corruption is an error.
 
-    Raises MediaError for anything that is not a complete, readable video.
+    Packets are counted from `-f framecrc` (a line each): `-progress` reports no
+    frame count for a stream copy on some builds (7.0). Raises MediaError for
+    anything that is not a complete, readable video.
     """
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-xerror", "-i", str(path),
-               "-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1",
-               "-nostats", "-"]
+               "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
@@ -86,12 +144,33 @@ def probe(path: Path) -> VideoInfo:
         raise MediaError(f"{path.name}: invalid video ({reason})")
     hours, minutes, seconds = duration.groups()
     fps = _FPS.search(err[video.start():])
-    frames = _FRAME.findall(result.stdout)
     return VideoInfo(
         duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
         width=int(video.group(2)), height=int(video.group(3)),
         fps=float(fps.group(1)) if fps else 0.0, codec=video.group(1),
-        frames=int(frames[-1]) if frames else 0)
+        frames=result.stdout.count("\n0,"))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    frames: int
+    errors: list[str]
+
+
+def decode(path: Path) -> Decoded:
+    """Decode every frame of the first video stream: the frames that really play,
+    and every error ffmpeg reports on the way (a damaged file has some)."""
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+               "-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: decoding timed out") from None
+    frames = _FRAME.findall(result.stdout)
+    errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    if result.returncode != 0 and not errors:
+        errors = [f"ffmpeg exit {result.returncode}"]
+    return Decoded(int(frames[-1]) if frames else 0, errors)
 
 
 def keyframe_interval(path: Path, duration: float) -> float:
@@ -103,26 +182,6 @@ def keyframe_interval(path: Path, duration: float) -> float:
     frames = _FRAME.findall(result.stdout)
     keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
     return round(duration / keyframes, 3) if keyframes else duration
-
-
-def cfr_frame_count(clips: list[tuple[float, float]], speed: str, fps: int) -> int:
-    """How many frames the spec's `setpts=PTS/speed -r fps` yields for these clips
-    ((seconds, frame rate) each, in order). Read off tiny stand-ins with the same
-    timing joined by the concat filter (the frame choice is content-blind), so a
-    render from intermediates can match the spec's command exactly."""
-    sources = ";".join(f"color=s=16x16:r={rate:g}:d={secs:.3f}[v{n}]"
-                       for n, (secs, rate) in enumerate(clips))
-    inputs = "".join(f"[v{n}]" for n in range(len(clips)))
-    graph = f"{sources};{inputs}concat=n={len(clips)}:v=1:a=0,setpts=PTS/{speed}[out]"
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-filter_complex", graph,
-               "-map", "[out]", "-r", str(fps), "-f", "null", "-progress", "pipe:1",
-               "-nostats", "-"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    frames = _FRAME.findall(result.stdout)
-    if result.returncode != 0 or not frames:
-        raise MediaError("could not compute the output frame count: "
-                         + _last_error_line(result.stderr))
-    return int(frames[-1])
 
 
 def _last_error_line(stderr: str) -> str:

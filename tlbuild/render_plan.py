@@ -18,6 +18,7 @@ from typing import Any
 
 DIRECT, INTERMEDIATE, KEYFRAME = "direct", "intermediate", "keyframe"
 MIN_STEP = 4
+PAD_SECS = 5  # clones of the last frame, at most this long, to reach the frame count
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,32 @@ def plan_render(speed: float, out_fps: float, clips: list[dict[str, Any]]) -> Re
     frames_per_output = footage_per_frame * source_fps
     step = 2 ** math.floor(math.log2(frames_per_output)) if frames_per_output >= 1 else 1
     return RenderPlan(INTERMEDIATE, step) if step >= MIN_STEP else RenderPlan(DIRECT)
+
+
+def output_frames(footage_secs: float, speed: float, fps: float) -> int:
+    """How many frames every render of the day has: the output's length (footage /
+    speed) in frames at `fps`, rounded. tlbuild's own rule, so that the count is the
+    same with every ffmpeg: the plain `-r` conversion gives a few frames more or less
+    depending on the build (measured: 602 with 5.1, 607 with 9.0 for 600)."""
+    return max(1, round(footage_secs / speed * fps))
+
+
+def output_size(clips: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """Where clips differ in size (a console sends footage older than its full
+    resolution retention at 640x360), the largest; None where they all agree."""
+    sizes = {(c["width"], c["height"]) for c in clips if c.get("width") and c.get("height")}
+    if len(sizes) < 2:
+        return None
+    return max(sizes, key=lambda size: (size[0] * size[1], size))
+
+
+def size_filter(scale: str | None, size: list[int] | tuple[int, int] | None) -> str | None:
+    """The filter that gives the output its size: the configured `scale`, else a fit
+    into the day's largest size (letterboxed, so no clip is distorted), else none."""
+    if scale:
+        return f"scale={scale}"
+    if size:
+        width, height = size
+        return (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+                f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1")
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,8 +27,10 @@ from .clipindex import COMPLETE, FAILED, clip_key, sort_key
 from .errors import MediaError
 from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .reporter import progress_reporter
-from .media import cfr_frame_count, ffmpeg_version, probe, render_file, speed_text
-from .render_plan import INTERMEDIATE, KEYFRAME, RenderPlan, plan_render
+from .media import (check_ffmpeg, decode, ffmpeg_version, probe, render_file,
+                    require_filter, speed_text)
+from .render_plan import (INTERMEDIATE, KEYFRAME, PAD_SECS, RenderPlan, output_frames,
+                          output_size, plan_render, size_filter)
 
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0
@@ -104,9 +107,10 @@ def write_day(build: DayBuild) -> None:
     entries = build.index.read()
     _, clips = concat_entries(build)
     total = round(sum(entry.get("video_secs", 0.0) for entry in clips), 3)
-    target = build.settings.render.target
-    speed = compute_speed(total, target)
-    plan = plan_render(speed, build.settings.render.fps, clips)
+    settings = build.settings.render
+    speed = compute_speed(total, settings.target)
+    frames = output_frames(total, speed, settings.fps) if clips else 0
+    plan = plan_render(speed, settings.fps, clips)
     camera = read_json(build.layout.camera_json, {})
     write_json_if_changed(build.layout.day_json, {
         "camera_id": camera.get("id"),
@@ -122,11 +126,13 @@ def write_day(build: DayBuild) -> None:
         "filter": build.settings.events.as_dict(),
         "total_duration_secs": total,
         "speed_factor": round(speed, 6),
-        "target_secs": target,
-        "output_duration_secs": round(total / speed, 3),
+        "target_secs": settings.target,
+        "output_frames": frames,
+        "output_duration_secs": round(frames / settings.fps, 3),
+        "output_size": output_size(clips),
         "tool_version": __version__,
         "ffmpeg_version": ffmpeg_version(),
-        "render": build.settings.render.as_dict(),
+        "render": settings.as_dict(),
         "render_plan": plan.as_dict(),
     })
 
@@ -140,35 +146,42 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     output = build.layout.timelapse
     plan = RenderPlan.from_dict(day.get("render_plan"))
     _, clips = concat_entries(build)
-    speed = speed_text(day["speed_factor"])
     how = plan.mode + (f", every {plan.step}th frame" if plan.step > 1 else "")
+    # every path: the footage sped up, one frame per output tick (fps filter), the
+    # last frame held to the day's exact frame count: the same on every ffmpeg
+    chain = {"speed": speed_text(day["speed_factor"]), "fps": settings.fps,
+             "frames": day["output_frames"], "pad": PAD_SECS,
+             "crf": settings.crf, "preset": settings.preset}
+    fit = size_filter(None, day.get("output_size"))
     if plan.mode == INTERMEDIATE and first_pass(build, plan, clips):
         log.info("rendering %s: %d clips, %.0f s at %gx (%s, in one pass with the "
                  "intermediates)", output.name, len(clips), day["total_duration_secs"],
                  day["speed_factor"], how)
-        render_with_intermediates(build, plan, clips, day)
-        return {"inputs": intermediates_digest(build, clips)}
-    source, frames = build.layout.concat, None
+        render_with_intermediates(build, plan, clips, day, chain)
+        return {"inputs": intermediates_digest(build, clips),
+                "rendered": build.output_stamp()}
+    source = build.layout.concat
+    size = size_filter(settings.scale, day.get("output_size"))
     if plan.uses_intermediates:
         source = build.layout.intermediates_list
         # the original clips' durations keep every clip at its place in the timeline
         write_bytes_if_changed(source, "".join(
             concat_line(str(intermediate_path(build, c))) + f"duration {c['video_secs']}\n"
             for c in clips).encode())
-        frames = cfr_frame_count([(c["video_secs"], c.get("fps") or settings.fps)
-                                  for c in clips], speed, settings.fps)
+        size = fit  # the intermediates already have the configured scale
     log.info("rendering %s: %d clips, %.0f s at %gx (%s)", output.name, len(clips),
              day["total_duration_secs"], day["speed_factor"], how)
     render_file("render_concat.j2", output, day["output_duration_secs"], concat=source,
-                speed=speed, fps=settings.fps, crf=settings.crf, preset=settings.preset,
-                frames=frames, scale=None if plan.mode == INTERMEDIATE else settings.scale)
+                scale=size, **chain)
     return {"inputs": intermediates_digest(build, clips if plan.uses_intermediates
-                                           else [])}
+                                           else []),
+            "rendered": build.output_stamp()}
 
 
 def render_with_intermediates(build: DayBuild, plan: RenderPlan,
-                              clips: list[dict[str, Any]], day: dict[str, Any]) -> None:
-    """The spec's render, plus every clip's intermediate from the same decode."""
+                              clips: list[dict[str, Any]], day: dict[str, Any],
+                              chain: dict[str, Any]) -> None:
+    """The day's render, plus every clip's intermediate from the same decode."""
     settings = build.settings.render
     starts, offset = [], 0.0
     for clip in clips:
@@ -181,11 +194,11 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
     try:
         render_file("render_onepass.j2", build.layout.timelapse,
                     day["output_duration_secs"], concat=build.layout.concat,
-                    speed=speed_text(day["speed_factor"]), fps=settings.fps,
-                    crf=settings.crf, preset=settings.preset, scale=settings.scale,
+                    scale=size_filter(settings.scale, day.get("output_size")),
+                    side_scale=size_filter(settings.scale, None),
                     select=f"not(mod(n\\,{plan.step}))+{first_frames}",
                     segment_times=",".join(f"{s:.6f}" for s in starts[1:]),
-                    segments=work / "%06d.mkv")
+                    segments=work / "%06d.mkv", **chain)
         segments = sorted(work.glob("*.mkv"))
         if len(segments) != len(clips):
             log.warning("first pass left %d intermediates for %d clips; the next run "
@@ -252,8 +265,9 @@ def intermediates_digest(build: DayBuild, clips: list[dict[str, Any]]) -> str:
 
 def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
     filters = [f"select='not(mod(n\\,{plan.step}))'"]
-    if build.settings.render.scale:
-        filters.append(f"scale={build.settings.render.scale}")
+    scale = size_filter(build.settings.render.scale, None)
+    if scale:
+        filters.append(scale)
     render_file("intermediate.j2", intermediate_path(build, entry),
                 entry.get("video_secs", 1.0),
                 clip=build.layout.clip_path(entry["file_path"]),
@@ -261,8 +275,73 @@ def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) 
     write_sidecar(build, entry, plan)
 
 
+def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bool],
+                  floor_secs: float | None = None,
+                  size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Check the timelapse against what the render plan promised, for every source:
+    it decodes without error, has exactly `frames` frames and lasts frames/fps
+    within one frame (plus the source's own `checks`; `floor_secs`: the spec's
+    +-10 s, a floor that stays). Writes metadata/verify.json; a failure says what is
+    wrong and how to rebuild."""
+    output = build.layout.timelapse
+    wanted = frames / fps
+    measured = decoded = info = None
+    if output.is_file() and output.stat().st_size > 0:
+        decoded = decode(output)
+        try:
+            info = probe(output)
+            measured = info.duration
+        except MediaError:
+            pass
+    checks = {**checks, "output_exists": decoded is not None,
+              "decodes": decoded is not None and not decoded.errors,
+              "frame_count": decoded is not None and decoded.frames == frames,
+              "duration": measured is not None and abs(measured - wanted) <= 1 / fps + 1e-3}
+    if floor_secs is not None:
+        checks["duration_floor"] = (measured is not None
+                                    and abs(measured - floor_secs) <= DURATION_TOLERANCE)
+    if size is not None:
+        checks["size"] = info is not None and (info.width, info.height) == tuple(size)
+    report = {"ok": all(checks.values()), "checks": checks, "file": output.name,
+              "frames": decoded.frames if decoded else None, "expected_frames": frames,
+              "duration_secs": measured, "expected_duration_secs": round(wanted, 3),
+              "decode_errors": (decoded.errors[:5] if decoded else []),
+              "fps": fps}
+    write_json_if_changed(build.layout.verify_json, report)
+    if not report["ok"]:
+        raise MediaError(f"verification of {output.name} failed: "
+                         f"{verify_problems(report)}. Rebuild it: tlbuild --camera "
+                         f"{build.settings.name} render --date {build.date} --force (or "
+                         f"doit render camera={build.settings.name} date={build.date}); "
+                         f"details in {build.layout.verify_json}")
+    log.info("verified %s: %d frames, %.2f s", output.name, frames, measured)
+    return {"output": build.output_stamp()}
+
+
+def verify_problems(report: dict[str, Any]) -> str:
+    checks, problems = report["checks"], []
+    if not checks["output_exists"]:
+        return "the video is missing or empty"
+    if not checks["decodes"]:
+        first = re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", report["decode_errors"][0])
+        problems.append(f"ffmpeg reports decode errors (first: {first[:120]})")
+    if not checks["frame_count"]:
+        problems.append(f"it has {report['frames']} frames, {report['expected_frames']} "
+                        "expected")
+    if not checks["duration"]:
+        measured = report["duration_secs"]
+        problems.append("its length cannot be read" if measured is None else
+                        f"it lasts {measured:.2f} s, "
+                        f"{report['expected_duration_secs']:.2f} s expected")
+    problems += [f"check {name} failed" for name, ok in checks.items() if not ok
+                 and name not in ("decodes", "frame_count", "duration", "duration_floor")]
+    if not problems and not checks.get("duration_floor", True):
+        problems.append("its length is more than 10 s off the footage / speed")
+    return "; ".join(problems)
+
+
 def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
-    """The spec's section 10 checks, written to metadata/verify.json."""
+    """The clips, their order and the output (spec section 10, made exact)."""
     layout = build.layout
     day = read_json(layout.day_json, {})
     if not day.get("valid_clips"):
@@ -275,25 +354,10 @@ def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
         "clip_count": day["valid_clips"] == day["total_clips"] - day["failed_clips"]
                       == len(lines),
         "concat_order": [sort_key(e) for e in included] == sorted(map(sort_key, included)),
-        "output_exists": layout.timelapse.is_file() and layout.timelapse.stat().st_size > 0,
     }
-    wanted = min(day["total_duration_secs"], day["target_secs"])
-    try:
-        measured = probe(layout.timelapse).duration if checks["output_exists"] else None
-    except MediaError:
-        measured = None
-    checks["duration"] = (measured is not None
-                          and abs(measured - wanted) <= DURATION_TOLERANCE)
-    report = {"ok": all(checks.values()), "checks": checks,
-              "output_duration_secs": measured, "expected_duration_secs": wanted}
-    write_json_if_changed(layout.verify_json, report)
-    if not report["ok"]:
-        failed = ", ".join(name for name, ok in checks.items() if not ok)
-        return build.fail(MediaError(f"verification failed ({failed}); see "
-                                     f"{layout.verify_json}"))
-    log.info("verified %s: %.1f s (expected %.1f s)", layout.timelapse.name, measured,
-             wanted)
-    return {"output": build.output_stamp()}
+    # what the day's plan rendered (day.json), not the settings of this command
+    return verify_output(build, day["output_frames"], day["render"]["fps"], checks,
+                         floor_secs=day["total_duration_secs"] / day["speed_factor"])
 
 
 def day_tasks(build: DayBuild) -> dict[str, Any]:
@@ -361,7 +425,7 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
                                              "preset": settings.preset,
                                              "scale": settings.scale,
                                              "ffmpeg": ffmpeg_version()}),
-                             inputs_unchanged],
+                             inputs_unchanged, build.output_as_rendered],
                 "clean": [clean_targets, (remove_tree, [layout.intermediate_dir])],
                 "verbosity": 2}
 
@@ -393,6 +457,9 @@ DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "intermediate"
 def namespace(build: DayBuild) -> dict[str, Any]:
     """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI."""
     from .sources import unifi
+    check_ffmpeg()  # an unusable ffmpeg is refused before any request
+    if getattr(build.settings, "overlay_time", False):
+        require_filter("drawtext", "overlay_time")
     build.layout.root.mkdir(parents=True, exist_ok=True)
     build.check_owner()
     names: dict[str, Any] = {}

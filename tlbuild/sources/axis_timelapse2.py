@@ -27,7 +27,8 @@ from ..build import DayBuild
 from ..config import SIMULATOR_HOST
 from ..errors import MediaError, UsageError
 from ..files import read_json, write_bytes_if_changed, write_json_if_changed
-from ..media import ffmpeg_version, probe, render_file
+from ..media import ffmpeg_version, render_file
+from ..tasks import verify_output
 from .axis_client import Archive, ArchiveGone, AxisClient
 from .unifi import day_window
 
@@ -178,30 +179,21 @@ def write_day(build: DayBuild) -> None:
         "render": build.settings.render.as_dict()})
 
 
-def render(build: DayBuild) -> None:
+def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
         log.info("%s %s: no archived frames for this day", build.settings.name, build.date)
-        return
+        return None
     render_file("concat_copy.j2", build.layout.timelapse, day["duration_secs"],
                 concat=build.layout.segments_list)
+    return {"rendered": build.output_stamp()}
 
 
 def verify(build: DayBuild) -> dict[str, Any]:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
         return {"output": None}
-    info = probe(build.layout.timelapse)
-    checks = {"frame_count": info.frames == day["frame_count"],
-              "duration": abs(info.duration - day["duration_secs"]) <= max(
-                  2 / day["fps"], 0.5)}
-    report = {"ok": all(checks.values()), "checks": checks, "frames": info.frames,
-              "duration_secs": info.duration}
-    write_json_if_changed(build.layout.verify_json, report)
-    if not report["ok"]:
-        raise MediaError(f"verification failed; see {build.layout.verify_json}")
-    log.info("verified %s: %d frames", build.layout.timelapse.name, info.frames)
-    return {"output": build.output_stamp()}
+    return verify_output(build, day["frame_count"], day["fps"], {})
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
@@ -268,7 +260,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         segments = [str(segment_path(build, a)) for a in day_archives(build)]
         return {"actions": [build.action("render", render)], "task_dep": ["speed"],
                 "file_dep": [str(layout.day_json), str(layout.segments_list), *segments],
-                "targets": [str(layout.timelapse)], "clean": True, "verbosity": 2}
+                "targets": [str(layout.timelapse)],
+                "uptodate": [build.output_as_rendered], "clean": True, "verbosity": 2}
 
     def task_verify() -> dict[str, Any]:
         """Check the output's frame count and duration."""

@@ -38,7 +38,8 @@ from ..config import S3FramesCamera
 from ..errors import AuthError, CameraNotFound, MediaError, RemoteError, UsageError
 from ..files import atomic_open, read_json, safe_name, write_bytes_if_changed, \
     write_json_if_changed
-from ..media import default_font, ffmpeg_version, jpeg_size, probe, render_file
+from ..media import default_font, ffmpeg_version, jpeg_size, render_file
+from ..tasks import verify_output
 from .unifi import day_window
 
 log = logging.getLogger("tlbuild.s3")
@@ -334,11 +335,11 @@ def write_day(build: DayBuild) -> None:
     })
 
 
-def render(build: DayBuild) -> None:
+def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
         log.info("%s %s: no frames to render", build.settings.name, build.date)
-        return
+        return None
     settings = build.settings
     font = settings.overlay_font or default_font()
     log.info("rendering %s: %d frames at %g fps", build.layout.timelapse.name,
@@ -348,26 +349,15 @@ def render(build: DayBuild) -> None:
                 height=day["height"], fps=f"{day['fps']:g}",
                 frame_count=day["frame_count"], crf=settings.render.crf,
                 preset=settings.render.preset, overlay=settings.overlay_time, font=font)
+    return {"rendered": build.output_stamp()}
 
 
 def verify(build: DayBuild) -> dict[str, Any]:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
         return {"output": None}
-    output = build.layout.timelapse
-    info = probe(output)
-    checks = {"output_exists": output.stat().st_size > 0,
-              "frame_count": info.frames == day["frame_count"],
-              "duration": abs(info.duration - day["duration_secs"]) <= max(1 / day["fps"], 0.5),
-              "size": (info.width, info.height) == (day["width"], day["height"])}
-    report = {"ok": all(checks.values()), "checks": checks, "frames": info.frames,
-              "duration_secs": info.duration}
-    write_json_if_changed(build.layout.verify_json, report)
-    if not report["ok"]:
-        bad = ", ".join(name for name, ok in checks.items() if not ok)
-        raise MediaError(f"verification failed ({bad}); see {build.layout.verify_json}")
-    log.info("verified %s: %d frames, %.1f s", output.name, info.frames, info.duration)
-    return {"output": build.output_stamp()}
+    return verify_output(build, day["frame_count"], day["fps"], {},
+                         size=(day["width"], day["height"]))
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
@@ -427,7 +417,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
                                              "preset": settings.render.preset,
                                              "overlay": settings.overlay_time,
                                              "font": settings.overlay_font,
-                                             "ffmpeg": ffmpeg_version()})],
+                                             "ffmpeg": ffmpeg_version()}),
+                             build.output_as_rendered],
                 "clean": True, "verbosity": 2}
 
     def task_verify() -> dict[str, Any]:
