@@ -131,9 +131,7 @@ def test_a_new_clip_builds_exactly_one_new_intermediate(make_nvr, tlbuild, out,
     made, plan = intermediates(out), out.day["render_plan"]
     camera = sim.state.cameras[0].id
     late = out.json("metadata/camera.json")["day"]["start_ms"] + 23 * 3_600_000
-    sim.state.extra_events.append(event(event_id("late"), "motion", camera, late,
-                                        late + 3000))
-    sim.state._sorted = None
+    sim.state.add_events([event(event_id("late"), "motion", camera, late, late + 3000)])
     exports = sim.count("export")
     assert tlbuild("--fps", "10", "--target", "8", target_nvr=sim) == 0
     assert sim.count("export") == exports + 1

@@ -155,6 +155,23 @@ def test_a_day_older_than_full_resolution_retention(make_nvr, tlbuild, out, caps
     assert all((probe(c).width, probe(c).height) == LOW_QUALITY for c in out.clips())
 
 
+def test_a_day_that_crosses_full_resolution_retention(make_nvr, tlbuild, out,
+                                                       ffmpeg_build):
+    """Clips of two sizes in one day: every clip is fitted into the largest size, and
+    the frame count stays exact."""
+    noon = Retention(start_lq=WINDOW[0] - 100 * 24 * HOUR, start=WINDOW[0] + 12 * HOUR)
+    sim = make_nvr(events_per_day=6,
+                   cameras=[Camera("65a1b2c3d4e5f60718293a4b", CAMERA, retention=noon)])
+    assert tlbuild("--fps", "10", "--target", "8", target_nvr=sim) == 0
+    sizes = {(probe(c).width, probe(c).height) for c in out.clips()}
+    assert sizes == {LOW_QUALITY, (160, 90)}
+    day = out.day
+    assert day["low_resolution"] is True and day["output_size"] == list(LOW_QUALITY)
+    video = probe(out.timelapse())
+    assert (video.width, video.height) == LOW_QUALITY
+    assert video.frames == day["output_frames"] and out.json("metadata/verify.json")["ok"]
+
+
 def test_a_day_with_no_footage_left_makes_no_export(make_nvr, tlbuild, out, capsys):
     gone = Retention(start_lq=WINDOW[1] + HOUR, start=WINDOW[1] + 2 * HOUR)
     sim = make_nvr(cameras=[Camera("65a1b2c3d4e5f60718293a4b", CAMERA, retention=gone)])
