@@ -152,19 +152,36 @@ def test_size_mismatch_triggers_a_new_download(camera, tmp_path, monkeypatch):
 
 
 def test_hostile_archive_names_stay_inside(camera, tmp_path, monkeypatch):
-    cam = camera("timelapse2", [daily("../../../escape.avi"),
-                                ArchiveSpec("a/b\\c.avi", "p1",
-                                            dt.datetime(2024, 1, 15, 12, tzinfo=UTC),
-                                            dt.datetime(2024, 1, 15, 13, tzinfo=UTC), 5)])
-    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    def hour(name: str, at: int) -> ArchiveSpec:
+        return ArchiveSpec(name, "p1", dt.datetime(2024, 1, 15, at, tzinfo=UTC),
+                           dt.datetime(2024, 1, 15, at, 50, tzinfo=UTC), 5)
+    long_name = "\U0001F600" * 70 + ".avi"  # 284 bytes: over the file name limit
+    cam = camera("timelapse2", [daily("../../../escape.avi"), hour("a/b\\c.avi", 12),
+                                hour(long_name, 14), hour("line\nbreak.avi", 16)])
+    assert build(config(tmp_path, cam, monkeypatch, 'profile = "p1"')) == 0
+    root = day_root(tmp_path)
+    assert probe(output(tmp_path)).frames == 48 + 15
+    assert all(len(p.name.encode()) <= 255 for p in tmp_path.rglob("*"))
+    # one record per log line: the newline in the name is escaped, not obeyed
+    assert all(line[:4].isdigit() for line in
+               (root / "logs" / "run.log").read_text().splitlines())
     downloads = tmp_path / "dl" / "inner"
     assert main(["axis-download", "--host", cam.host, "--user", "root", "--pass",
                  PASSWORD, "--outdir", str(downloads), "--no-progress"]) == 0
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all((tmp_path / "out") in p.parents or downloads in p.parents
                or p.name == "axis.toml" for p in written)
-    assert len(list(downloads.iterdir())) == 2
+    assert len(list(downloads.iterdir())) == 4
     assert not (tmp_path.parent / "escape.avi").exists()
+
+
+def test_a_damaged_segment_is_made_again(camera, tmp_path, monkeypatch):
+    cam = camera("timelapse3", [daily(frames=24)])
+    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    segment = next((day_root(tmp_path) / "segments").glob("*.mp4"))
+    segment.write_bytes(segment.read_bytes()[:200])  # "moov atom not found"
+    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert probe(segment).frames == 24 and probe(output(tmp_path)).frames == 24
 
 
 def test_rate_limit_holds(camera, tmp_path):

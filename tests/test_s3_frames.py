@@ -216,7 +216,8 @@ def test_access_denied_gives_a_clear_message_and_exit_3(moto_url, bucket, jpegs,
 def test_odd_keys_never_write_outside_the_output_root(moto_url, bucket, jpegs, tmp_path):
     image = jpegs["160x90"][0]
     for n, stem in enumerate(["..", "../../../../escape", "we ird:na*me?", "a/../../b",
-                              "..%2f..%2fx", "timelapse-\u00e9t\u00e9"]):
+                              "..%2f..%2fx", "timelapse-\u00e9t\u00e9",
+                              "\U0001F600" * 90]):  # 360 bytes: over the name limit
         body = json.dumps({"timestamp": int(utc(12, n).timestamp()),
                            "fields": {"image_base64": base64.b64encode(image).decode()}})
         bucket.put(f"{DEVICE}/{DATE}/{stem}.json", body.encode())
@@ -224,7 +225,21 @@ def test_odd_keys_never_write_outside_the_output_root(moto_url, bucket, jpegs, t
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(tmp_path / "out" in p.parents or p.name == "s3.toml" for p in written)
     assert not (tmp_path.parent / "escape.json").exists()
-    assert len(list(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))) == 6
+    assert len(list(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))) == 7
+    assert all(len(p.name.encode()) <= 255 for p in tmp_path.rglob("*"))
+
+
+def test_a_damaged_frame_is_fetched_again(moto_url, bucket, jpegs, tmp_path):
+    for n in range(4):
+        bucket.frame(utc(9, n), jpegs["160x90"][n], old=False)
+    cfg = config_for(tmp_path, moto_url, bucket)
+    assert build(cfg) == 0
+    victim = sorted(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))[1]
+    victim.write_bytes(victim.read_bytes()[:100])
+    (day_root(tmp_path) / "manifests" / "frame_index.json").write_text('[{"trunc')
+    assert build(cfg) == 0
+    assert victim.read_bytes() == jpegs["160x90"][1]
+    assert probe(day_root(tmp_path) / "timelapse" / f"site_{DATE}_timelapse.mp4").frames == 4
 
 
 def test_list_devices_and_dates(moto_url, bucket, jpegs, capsys):

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -156,8 +157,9 @@ class Batch:
             env = {**os.environ, SESSION_FD: str(read_end)}
         try:
             process = spawn(shard_command(shard, self.config, self.out, self.extra),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=env, pass_fds=() if read_end is None else (read_end,))
+                            death_signal=signal.SIGTERM, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            pass_fds=() if read_end is None else (read_end,))
         finally:
             if read_end is not None:
                 os.close(read_end)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -14,25 +17,36 @@ from doit.exceptions import TaskFailed
 
 from .clipindex import ClipIndex
 from .config import SIMULATOR_HOST, CameraSettings, Secret
-from .errors import StorageError, TlbuildError, UsageError
-from .files import read_json, write_json_if_changed
+from filelock import FileLock, Timeout
+
+from .errors import Busy, TlbuildError, UsageError, storage_error
+from .files import (file_stamp, printable, read_json, remove_leftovers,
+                    write_json_if_changed)
 from .layout import DayLayout
-from .runtime import running_action
+from .runtime import LineFormatter, running_action
 
 log = logging.getLogger("tlbuild")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s: %(message)s"
 
 
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
 def parse_date(text: str | None) -> dt.date:
-    """A calendar date written YYYY-MM-DD; impossible dates are usage errors."""
+    """A calendar date written YYYY-MM-DD, in the supported range; impossible dates
+    are usage errors."""
     if not text:
         raise UsageError("a date is required: date=YYYY-MM-DD")
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise UsageError(f"invalid date {text!r}: expected YYYY-MM-DD")
+        raise UsageError(f"invalid date {printable(text)!r}: expected YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(text)
+        date = dt.date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"invalid date {text!r}: no such day") from None
+    if not FIRST_DATE <= date <= LAST_DATE:
+        raise UsageError(f"invalid date {text}: tlbuild builds days from {FIRST_DATE} "
+                         f"to {LAST_DATE}")
+    return date
 
 
 @dataclass
@@ -70,6 +84,7 @@ class DayBuild:
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._client = None
         self._client_lock = threading.Lock()
+        self._lock: FileLock | None = None
 
     def client(self):
         """The one Protect client of this run (logged in lazily, shared by threads;
@@ -106,6 +121,46 @@ class DayBuild:
                              f"{found.get('camera')!r} on {found['date']}: give each "
                              "camera-day its own --out (by default out/<camera>/<date>)")
 
+    def lock(self) -> None:
+        """Own the camera-day for this run: an OS lock on a file in its folder, which
+        the kernel releases however this process ends. A second run of the same day
+        stops at once (exit 7) and changes nothing. Holding the lock, leftovers of
+        interrupted runs are removed: no live run can be writing them."""
+        lock = FileLock(self.layout.lock_file)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            raise Busy(f"another run is building {self.settings.name} {self.date} "
+                       f"({self.layout.root}): this one stops without changing "
+                       "anything; run it again when that one has finished") from None
+        self._lock = lock
+        removed = remove_leftovers(self.layout.root)
+        if removed:
+            log.info("removed %d leftover(s) of an interrupted run", removed)
+
+    def check_state(self) -> None:
+        """doit's state file must open: a damaged one (a crash of the disk, not of
+        tlbuild: sqlite survives those) is moved aside, and this run checks every
+        task again instead of stopping on a database error every time."""
+        state = self.layout.dep_file
+        if not state.exists():
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(state)) as db:
+                healthy = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except sqlite3.DatabaseError:
+            healthy = False
+        if not healthy:
+            aside = state.with_name(f"{state.name}.damaged-{int(time.time())}")
+            state.replace(aside)
+            log.warning("doit's state file %s was damaged: moved to %s; this run "
+                        "checks every task again", state, aside.name)
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     def claim(self) -> None:
         """Mark the folder as this camera-day's, once a scan found the camera."""
         write_json_if_changed(self.layout.owner_file, self.owner())
@@ -128,18 +183,12 @@ class DayBuild:
             except TlbuildError as error:
                 return self.fail(error)
             except OSError as error:
-                where = f" {error.filename}" if error.filename else ""
-                return self.fail(StorageError(f"cannot write{where}: "
-                                              f"{error.strerror or error}"))
+                return self.fail(storage_error(error))
         return (run, [])
 
     def output_stamp(self) -> str | None:
         """Size and mtime of the timelapse: what verify last checked."""
-        try:
-            stat = self.layout.timelapse.stat()
-        except FileNotFoundError:
-            return None
-        return f"{stat.st_size}:{stat.st_mtime_ns}"
+        return file_stamp(self.layout.timelapse)
 
     def output_unchanged(self, task: Any, values: dict[str, Any]) -> bool:
         """doit uptodate for verify: the output is the one it verified last time."""
@@ -170,6 +219,6 @@ class DayBuild:
         """Append this build's log lines to logs/run.log."""
         self.layout.log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(self.layout.log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(LineFormatter(LOG_FORMAT))
         logging.getLogger("tlbuild").addHandler(handler)
         return handler

@@ -24,7 +24,7 @@ from .build import DayBuild, parse_date
 from .clipindex import FAILED
 from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRESETS,
                      load_config, validate_host, validate_render, with_overrides)
-from .errors import ConfigError, TlbuildError, UsageError
+from .errors import ConfigError, NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
 from .runtime import (install_signal_handlers, setup_console_logging, wait_for_actions,
                       wait_for_children)
@@ -38,7 +38,9 @@ EXIT_CODES = """exit codes:
   2    usage or configuration error (found before any request)
   3    authentication failed
   4    camera not found or ambiguous
-  5    any other failure (NVR unreachable, TLS rejected, ffmpeg failed)
+  5    any other failure (NVR unreachable, TLS rejected, ffmpeg failed, disk full)
+  6    every clip of the day failed: no timelapse (a rerun retries them)
+  7    another run is building this camera-day (nothing was changed)
   130  interrupted (Ctrl-C or SIGTERM); finished work is kept, rerun to continue
 """
 
@@ -357,18 +359,22 @@ def run(args: argparse.Namespace) -> int:
     build = prepare(args)
     if args.command == "verify":
         return verify_only(build)
-    handler = build.start_log()
     try:
-        build.quiet = bool(args.quiet)
-        if getattr(args, "force", False):  # a missing video is always rendered
-            build.layout.timelapse.unlink(missing_ok=True)
-        tasks = COMMAND_TASKS[args.command]
-        if args.command == "publish" and args.sink:
-            tasks = [f"publish:{args.sink}"]
-        result = DoitMain(ModuleTaskLoader(namespace(build))).run(["run", *tasks])
+        names = namespace(build)  # the day's lock, before anything is written
+        handler = build.start_log()
+        try:
+            build.quiet = bool(args.quiet)
+            if getattr(args, "force", False):  # a missing video is always rendered
+                build.layout.timelapse.unlink(missing_ok=True)
+            tasks = COMMAND_TASKS[args.command]
+            if args.command == "publish" and args.sink:
+                tasks = [f"publish:{args.sink}"]
+            result = DoitMain(ModuleTaskLoader(names)).run(["run", *tasks])
+        finally:
+            logging.getLogger("tlbuild").removeHandler(handler)
+            handler.close()
     finally:
-        logging.getLogger("tlbuild").removeHandler(handler)
-        handler.close()
+        build.unlock()
     return exit_code(build, result, args.command)
 
 
@@ -392,11 +398,19 @@ def exit_code(build: DayBuild, doit_result: int, command: str) -> int:
         return build.outcome.fatal.exit_code
     if doit_result != 0:
         return 5
-    failed = sum(entry.get("status") == FAILED for entry in build.index.read())
-    if failed and command in ("fetch", "run"):
-        log.warning("%d clip(s) failed; rerun the same command to retry them", failed)
-        return 1
-    return 0
+    entries = build.index.read()
+    failed = [entry for entry in entries if entry.get("status") == FAILED]
+    if not failed or command not in ("fetch", "run"):
+        return 0
+    if len(failed) == len(entries):
+        error = NothingBuilt(f"every clip of {build.settings.name} {build.date} failed "
+                             f"(first: {failed[0].get('error')}); no timelapse was "
+                             "built: rerun the same command to retry them")
+        log.error("%s", error)
+        return error.exit_code
+    log.warning("%d of %d clip(s) failed; rerun the same command to retry them",
+                len(failed), len(entries))
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tlbuild: config error: {error}", file=sys.stderr)
         return error.exit_code
     except TlbuildError as error:
+        print(f"tlbuild: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:  # e.g. the log of a read-only `out`
+        error = storage_error(error)
         print(f"tlbuild: error: {error}", file=sys.stderr)
         return error.exit_code
 

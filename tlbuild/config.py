@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .files import printable, safe_name
 
 DEFAULT_CONFIG = Path("config/tlbuild.toml")
 SIMULATOR_HOST = "simulator"
@@ -246,11 +247,15 @@ class Config:
         return self.cameras[name]
 
 
-def validate_render(render: RenderSettings, where: str) -> RenderSettings:
+def validate_render(render: RenderSettings, where: str,
+                    own_fps: bool = False) -> RenderSettings:
+    """`own_fps`: the source has a frame rate of its own (archives), so fps = 0
+    means 'keep it'; elsewhere the output needs a rate."""
     if render.target is not None and not 0 < render.target <= 86400:
         raise ConfigError(f"{where}: target must be between 1 and 86400 seconds")
-    if not 0 <= render.fps <= 240:  # 0: the source's own frame rate
-        raise ConfigError(f"{where}: fps must be between 1 and 240")
+    if not (0 if own_fps else 1) <= render.fps <= 240:
+        raise ConfigError(f"{where}: fps must be between 1 and 240"
+                          + (" (or 0: the archive's own)" if own_fps else ""))
     if not 0 <= render.crf <= 51:
         raise ConfigError(f"{where}: crf must be between 0 and 51")
     if render.preset not in X264_PRESETS:
@@ -343,7 +348,8 @@ def _secret_source(table: _Table, base: Path, prefix: str) -> SecretSource:
     return SecretSource(env=env)
 
 
-def _render(table: _Table, defaults: RenderSettings = RenderSettings()) -> RenderSettings:
+def _render(table: _Table, defaults: RenderSettings = RenderSettings(),
+            own_fps: bool = False) -> RenderSettings:
     target = table.get("target", (int, float), defaults.target)
     return validate_render(RenderSettings(
         target=None if target is None else float(target),
@@ -351,7 +357,7 @@ def _render(table: _Table, defaults: RenderSettings = RenderSettings()) -> Rende
         crf=table.get("crf", int, defaults.crf),
         preset=table.get("preset", str, defaults.preset),
         scale=table.get("scale", str, defaults.scale),
-    ), table.where)
+    ), table.where, own_fps)
 
 
 def _positive(value: int, key: str, where: str, low: int = 1, high: int = 64) -> int:
@@ -437,7 +443,7 @@ def _axis_camera(name: str, table: _Table, base: Path) -> AxisCamera:
         name=name, host=host, username=table.get("username", str, required=True),
         password=_secret_source(table, base, "password"), scheme=scheme,
         profile=None if profile is None else str(profile),
-        render=_render(table, RenderSettings(target=None, fps=0)),
+        render=_render(table, RenderSettings(target=None, fps=0), own_fps=True),
         timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
         rate_limit_mbps=None if rate is None else float(rate),
         retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
@@ -506,11 +512,24 @@ def _s3_sink(name: str, table: _Table, base: Path) -> S3Sink:
 SINKS = {"indi-allsky": _allsky_sink, "s3": _s3_sink}
 
 
+def validate_name(name: str, where: str) -> str:
+    """A config camera or sink name becomes a folder and file names: it must be one
+    already (no separator, no control character, not '.' or '..', at most 100
+    bytes), so it can never lead outside `out`."""
+    if (safe_name(name, "") != name or len(name.encode()) > 100
+            or name in ("all",)):
+        raise ConfigError(f"{where}: the name {printable(name)!r} cannot name a folder: "
+                          "use letters, digits, spaces, '-', '_' and '.' (no '/', '\\', "
+                          "':' or control characters, not 'all', at most 100 bytes)")
+    return name
+
+
 def _load_tables(data: dict[str, Any], section: str, kinds: dict[str, Any],
                  kind_key: str, path: Path, base: Path) -> dict[str, Any]:
     loaded = {}
     for name, raw in data.items():
-        where = f"{path} [{section}.{name}]"
+        where = f"{path} [{section}.{printable(name)}]"
+        validate_name(name, where)
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be a table")
         table = _Table(raw, where)
@@ -533,6 +552,8 @@ def load_config(path: Path | str | None = None) -> Config:
                           "TLBUILD_CONFIG)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML files are UTF-8)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -561,7 +582,7 @@ def with_overrides(camera: Any, **overrides: Any) -> Any:
             and hasattr(camera, k)}
     if render:
         rest["render"] = validate_render(replace(camera.render, **render),
-                                         "command line")
+                                         "command line", isinstance(camera, AxisCamera))
     if "channel" in rest:
         validate_channel(rest["channel"], "command line")
     smart, score = overrides.get("smart_types"), overrides.get("min_score")

@@ -10,12 +10,13 @@ from typing import Any
 
 from .build import DayBuild, parse_date
 from .config import load_config
-from .errors import TlbuildError, UsageError
+from .errors import TlbuildError, UsageError, storage_error
 from .runtime import install_signal_handlers, setup_console_logging
 
 # doit commands that only inspect: without camera= and date= they list nothing.
 INSPECTING = {"list", "info", "help", "clean", "forget", "ignore", "dumpdb", "strace",
               "reset-dep", "tabcompletion", "auto"}
+READ_ONLY = {"list", "info", "help", "dumpdb", "strace", "tabcompletion"}  # no lock
 
 
 def _doit_command(argv: list[str]) -> str:
@@ -53,10 +54,14 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         build = DayBuild(settings, day, config.out / settings.name / day.isoformat(),
                          offline=get_var("offline", "") not in ("", "0", "false"),
                          sinks=config.sinks)
-        names = namespace(build)
+        names = namespace(build, lock=_doit_command(argv) not in READ_ONLY)
+        install_signal_handlers()
+        build.start_log()
+    except OSError as error:
+        error = storage_error(error)
+        print(f"tlbuild: error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
     except TlbuildError as error:
         print(f"tlbuild: error: {error}", file=sys.stderr)
         raise SystemExit(error.exit_code) from None
-    install_signal_handlers()
-    build.start_log()
     return names

@@ -41,5 +41,19 @@ class StorageError(TlbuildError):
     exit_code = 5
 
 
-class Interrupted(TlbuildError):
-    exit_code = 130
+class NothingBuilt(TlbuildError):
+    """Every item of the day failed: there is no timelapse at all."""
+
+    exit_code = 6
+
+
+class Busy(TlbuildError):
+    """Another run is building the same camera-day."""
+
+    exit_code = 7
+
+
+def storage_error(error: OSError) -> StorageError:
+    """One line for a file the run could not write: the path and the reason."""
+    where = f" {error.filename}" if error.filename else ""
+    return StorageError(f"cannot write{where}: {error.strerror or error}")

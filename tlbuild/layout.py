@@ -97,6 +97,11 @@ class DayLayout:
         return self.root / "logs" / "run.log"
 
     @property
+    def lock_file(self) -> Path:
+        """Held (an OS lock) by the one run that builds this camera-day."""
+        return self.root / ".tlbuild-day.lock"
+
+    @property
     def owner_file(self) -> Path:
         """Which camera-day this folder holds."""
         return self.root / ".tlbuild-day.json"

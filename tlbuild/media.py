@@ -9,6 +9,7 @@ no build's own frame-rate conversion decides the frame count).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
@@ -22,8 +23,9 @@ from typing import Any, Callable
 
 import jinja2
 
-from .errors import MediaError, UsageError
+from .errors import MediaError, StorageError, UsageError
 from .http import stop_requested
+from .runtime import release, run_captured, spawn
 
 log = logging.getLogger("tlbuild.media")
 
@@ -44,23 +46,8 @@ def ffmpeg_exe() -> str:
 
 def forget_ffmpeg() -> None:
     """Find ffmpeg afresh (after TLBUILD_FFMPEG or PATH changed)."""
-    for cached in (ffmpeg_exe, ffmpeg_version, check_ffmpeg, ffmpeg_filters):
+    for cached in (ffmpeg_exe, ffmpeg_facts, check_ffmpeg):
         cached.cache_clear()
-
-
-@functools.cache
-def ffmpeg_filters() -> frozenset[str]:
-    return frozenset(re.findall(r"^\s*[TSC.|]+\s+(\w+)\s", _run_ffmpeg_info("-filters"),
-                                re.M))
-
-
-def require_filter(name: str, setting: str) -> None:
-    """Refuse up front a setting that needs a filter this ffmpeg was built without."""
-    if name not in ffmpeg_filters():
-        raise UnsupportedFfmpeg(f"{setting} needs ffmpeg's {name} filter, which "
-                                f"{ffmpeg_exe()} ({ffmpeg_version()}) was built "
-                                f"without: point TLBUILD_FFMPEG at another ffmpeg "
-                                f"(Debian's has it) or turn {setting} off")
 
 
 MIN_VERSION = (5, 1)
@@ -81,10 +68,57 @@ def _run_ffmpeg_info(*args: str) -> str:
     return result.stdout
 
 
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "tlbuild" / "ffmpeg.json"
+
+
 @functools.cache
+def ffmpeg_facts() -> dict[str, Any]:
+    """What tlbuild needs to know of the ffmpeg in use: its version line, whether it
+    has libx264, its filters. Asking ffmpeg costs about 0.1 s, so the answer is kept
+    in ~/.cache/tlbuild per binary (path, size, mtime: an upgrade asks again)."""
+    exe = ffmpeg_exe()
+    try:
+        stat = os.stat(exe)
+        key = f"{os.path.realpath(exe)}:{stat.st_size}:{stat.st_mtime_ns}"
+    except OSError:
+        key = None
+    cache = _cache_file()
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if key and isinstance(known.get(key), dict):
+        return known[key]
+    facts = {
+        "version": _run_ffmpeg_info("-version").splitlines()[0].split(" Copyright")[0]
+                   .strip(),
+        "libx264": bool(re.search(r"^\s*V\S*\s+libx264\s", _run_ffmpeg_info("-encoders"),
+                                  re.M)),
+        "filters": sorted(set(re.findall(r"^\s*[TSC.|]+\s+(\w+)\s",
+                                         _run_ffmpeg_info("-filters"), re.M))),
+    }
+    if key:
+        try:
+            from .files import atomic_open
+            kept = dict(list(known.items())[-7:])  # a few builds, not every one ever
+            with atomic_open(cache, "w") as handle:
+                json.dump({**kept, key: facts}, handle)
+        except OSError:
+            pass  # no cache then: ask again next time
+    return facts
+
+
 def ffmpeg_version() -> str:
     """First line of `ffmpeg -version`: part of every render's up-to-date check."""
-    return _run_ffmpeg_info("-version").splitlines()[0].split(" Copyright")[0].strip()
+    return ffmpeg_facts()["version"]
+
+
+def ffmpeg_filters() -> frozenset[str]:
+    return frozenset(ffmpeg_facts()["filters"])
 
 
 @functools.cache
@@ -97,7 +131,7 @@ def check_ffmpeg() -> str:
     if release and tuple(map(int, release.groups())) < MIN_VERSION:
         problems.append(f"version {release.group(1)}.{release.group(2)} is older than "
                         f"{MIN_VERSION[0]}.{MIN_VERSION[1]}")
-    if not re.search(r"^\s*V\S*\s+libx264\s", _run_ffmpeg_info("-encoders"), re.M):
+    if not ffmpeg_facts()["libx264"]:
         problems.append("it has no libx264 encoder")
     if problems:
         raise UnsupportedFfmpeg(
@@ -106,6 +140,15 @@ def check_ffmpeg() -> str:
             "12's ffmpeg), or point TLBUILD_FFMPEG at one; `pip install imageio-ffmpeg` "
             "ships a suitable build, used when no ffmpeg is on PATH")
     return version
+
+
+def require_filter(name: str, setting: str) -> None:
+    """Refuse up front a setting that needs a filter this ffmpeg was built without."""
+    if name not in ffmpeg_filters():
+        raise UnsupportedFfmpeg(f"{setting} needs ffmpeg's {name} filter, which "
+                                f"{ffmpeg_exe()} ({ffmpeg_version()}) was built "
+                                f"without: point TLBUILD_FFMPEG at another ffmpeg "
+                                f"(Debian's has it) or turn {setting} off")
 
 
 @dataclass(frozen=True)
@@ -134,7 +177,7 @@ def probe(path: Path) -> VideoInfo:
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-xerror", "-i", str(path),
                "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        result = run_captured(command, timeout=600)
     except subprocess.TimeoutExpired:
         raise MediaError(f"{path.name}: probing timed out") from None
     err = result.stderr
@@ -163,7 +206,7 @@ def decode(path: Path) -> Decoded:
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
                "-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+        result = run_captured(command, timeout=3600)
     except subprocess.TimeoutExpired:
         raise MediaError(f"{path.name}: decoding timed out") from None
     frames = _FRAME.findall(result.stdout)
@@ -178,7 +221,10 @@ def keyframe_interval(path: Path, duration: float) -> float:
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-skip_frame", "nokey", "-i",
                str(path), "-map", "0:v:0", "-f", "null", "-progress", "pipe:1",
                "-nostats", "-"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    try:
+        result = run_captured(command, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: probing timed out") from None
     frames = _FRAME.findall(result.stdout)
     keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
     return round(duration / keyframes, 3) if keyframes else duration
@@ -215,17 +261,22 @@ def speed_text(speed: float) -> str:
 
 # --- running ffmpeg ----------------------------------------------------------------
 
+STORAGE_ERRORS = ("No space left on device", "Read-only file system", "Permission denied",
+                  "Disk quota exceeded", "File too large")
+
+
 def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
                on_progress: Callable[[float], None] | None = None) -> None:
-    """Run ffmpeg, report progress from `-progress`, raise MediaError on failure.
+    """Run ffmpeg, report progress from `-progress`, raise MediaError on failure
+    (StorageError when it could not write: a full disk is said plainly).
 
     stderr goes to a temporary file (no pipe to deadlock on) and its tail becomes
-    the error message. On KeyboardInterrupt the child is stopped before re-raising.
+    the error message. ffmpeg dies with tlbuild (runtime.spawn); on a stop request it
+    is ended before this returns.
     """
     command = argv[:1] + ["-nostdin", "-progress", "pipe:1", "-nostats"] + argv[1:]
     with tempfile.TemporaryFile(mode="w+") as errfile:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errfile,
-                                   text=True)
+        process = spawn(command, stdout=subprocess.PIPE, stderr=errfile, text=True)
         progress = _Progress(label, expected_secs, on_progress)
         try:
             assert process.stdout is not None
@@ -236,18 +287,26 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
                 if key == "out_time_us" and value.isdigit():
                     progress.update(int(value) / 1e6)
             returncode = process.wait()
+            if stop_requested.is_set():
+                raise KeyboardInterrupt
         except BaseException:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
             raise
         finally:
+            release(process)
             progress.close()
         if returncode != 0:
             errfile.seek(0)
-            tail = errfile.read()[-2000:].strip().splitlines()[-5:]
+            text = errfile.read()
+            for problem in STORAGE_ERRORS:
+                if problem in text:
+                    raise StorageError(f"{label}: cannot write the output: "
+                                       f"{problem.lower()}")
+            tail = text[-2000:].strip().splitlines()[-5:]
             raise MediaError(f"ffmpeg failed ({label}, exit {returncode}): "
                              + " | ".join(tail))
 

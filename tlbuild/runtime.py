@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import signal
 import subprocess
 import sys
 import threading
+import time
 from types import FrameType
-from typing import Any
+from typing import Any, Callable
 
-from .http import stop_requested
+from .files import printable
+from .http import abort_connections, stop_requested
 
 CONSOLE_FORMAT = "tlbuild: %(message)s"
+STOP_SECONDS = 3.0  # how long a stopping run waits for actions and children
+
+
+class LineFormatter(logging.Formatter):
+    """One log record, one line: control characters in names from devices (a newline
+    in an archive name, an escape sequence) are shown as escapes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 _active_actions = 0
@@ -36,7 +48,7 @@ class running_action:
             _actions_changed.notify_all()
 
 
-def wait_for_actions(timeout: float = 20.0) -> None:
+def wait_for_actions(timeout: float = STOP_SECONDS) -> None:
     if stop_requested.is_set():
         with _actions_changed:
             _actions_changed.wait_for(lambda: _active_actions == 0, timeout)
@@ -44,14 +56,39 @@ def wait_for_actions(timeout: float = 20.0) -> None:
 
 _children: set[subprocess.Popen] = set()
 _children_lock = threading.Lock()
+PR_SET_PDEATHSIG = 1
 
 
-def spawn(command: list[str], **kwargs: Any) -> subprocess.Popen:
-    """Start a child in its own session; a stop signal is forwarded to it explicitly,
-    so it saves its state before this process waits for it and exits."""
-    process = subprocess.Popen(command, start_new_session=True, **kwargs)
+def _prctl() -> Callable[..., int] | None:
+    """Linux's prctl(2), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
+def spawn(command: list[str], death_signal: int = signal.SIGKILL,
+          **kwargs: Any) -> subprocess.Popen:
+    """Start a child (ffmpeg, a batch shard) that cannot outlive tlbuild: in its own
+    session (a Ctrl-C reaches it only through tlbuild, which stops it on purpose),
+    registered so a stop request stops it, and with a parent-death signal: the kernel
+    sends it `death_signal` when tlbuild dies, even by kill -9 or the OOM killer
+    (SIGKILL for ffmpeg, whose output is a temporary file; SIGTERM for a shard, which
+    then saves its state)."""
+    def die_with_parent() -> None:
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, death_signal)
+    process = subprocess.Popen(command, start_new_session=True,
+                               preexec_fn=die_with_parent, **kwargs)
     with _children_lock:
         _children.add(process)
+    if stop_requested.is_set():
+        process.terminate()
     return process
 
 
@@ -60,13 +97,31 @@ def release(process: subprocess.Popen) -> None:
         _children.discard(process)
 
 
-def wait_for_children(timeout: float = 120.0) -> None:
-    """After a stop: give the children time to save their state, then kill."""
+def run_captured(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """subprocess.run(capture_output=True, text=True) for a child that a stop request
+    or the timeout ends at once."""
+    process = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    finally:
+        release(process)
+    if stop_requested.is_set():
+        raise KeyboardInterrupt
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def wait_for_children(timeout: float = STOP_SECONDS) -> None:
+    """After a stop: give the children a moment to save their state, then kill."""
     with _children_lock:
         children = list(_children)
+    deadline = time.monotonic() + timeout
     for process in children:
         try:
-            process.wait(timeout=timeout)
+            process.wait(timeout=max(deadline - time.monotonic(), 0.01))
         except subprocess.TimeoutExpired:
             process.kill()
 
@@ -79,6 +134,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
         for process in _children:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+    abort_connections()  # downloads blocked in a read give up at once
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -124,7 +180,7 @@ def setup_console_logging(verbose: bool = False, quiet: bool = False) -> None:
     root.setLevel(logging.DEBUG)  # run.log keeps everything; the console filters
     if not any(getattr(h, "_tlbuild_console", False) for h in root.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        handler.setFormatter(LineFormatter(CONSOLE_FORMAT))
         root.addHandler(handler)
     for handler in root.handlers:
         if getattr(handler, "_tlbuild_console", False):

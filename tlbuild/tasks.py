@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -24,8 +25,9 @@ from . import __version__
 from .build import DayBuild
 from .sources.unifi import clip_facts
 from .clipindex import COMPLETE, FAILED, clip_key, sort_key
-from .errors import MediaError
-from .files import read_json, write_bytes_if_changed, write_json_if_changed
+from .errors import MediaError, storage_error
+from .files import (file_stamp, json_intact, read_json, write_bytes_if_changed,
+                    write_json_if_changed)
 from .reporter import progress_reporter
 from .media import (check_ffmpeg, decode, ffmpeg_version, probe, render_file,
                     require_filter, speed_text)
@@ -35,6 +37,7 @@ from .render_plan import (INTERMEDIATE, KEYFRAME, PAD_SECS, RenderPlan, output_f
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0
 DURATION_TOLERANCE = 10.0
+INTERMEDIATE_FORMAT = "mjpeg-yuv420p-tv"  # what intermediate.j2 writes
 
 
 def concat_line(path: str) -> str:
@@ -188,7 +191,7 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
         starts.append(offset)
         offset += clip["video_secs"]
     first_frames = balanced_sum([f"lt(abs(t-{start:.6f})\\,0.0005)" for start in starts])
-    work = build.layout.intermediate_dir / ".first-pass"
+    work = build.layout.intermediate_dir / f".first-pass-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
@@ -233,17 +236,26 @@ def wanted_sidecar(build: DayBuild, entry: dict[str, Any], plan: RenderPlan
     """What an intermediate was made from: it is reused while this stays the same."""
     clip = build.layout.clip_path(entry["file_path"]).stat()
     return {"plan": plan.as_dict(), "scale": build.settings.render.scale,
-            "clip": [clip.st_size, clip.st_mtime_ns], "ffmpeg": ffmpeg_version()}
+            "clip": [clip.st_size, clip.st_mtime_ns], "ffmpeg": ffmpeg_version(),
+            "format": INTERMEDIATE_FORMAT}
 
 
 def write_sidecar(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
-    write_json_if_changed(sidecar_path(build, entry), wanted_sidecar(build, entry, plan))
+    """Record what the intermediate was made from, and the file as it was made."""
+    write_json_if_changed(sidecar_path(build, entry), {
+        **wanted_sidecar(build, entry, plan),
+        "made": file_stamp(intermediate_path(build, entry))})
 
 
 def intermediate_current(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> bool:
-    return (intermediate_path(build, entry).exists()
-            and read_json(sidecar_path(build, entry), None)
-            == wanted_sidecar(build, entry, plan))
+    """The intermediate exists as it was made, from this clip with these settings (a
+    damaged or changed one is made again)."""
+    sidecar = read_json(sidecar_path(build, entry), None)
+    if not isinstance(sidecar, dict):
+        return False
+    made = sidecar.pop("made", None)
+    return (made is not None and made == file_stamp(intermediate_path(build, entry))
+            and sidecar == wanted_sidecar(build, entry, plan))
 
 
 def first_pass(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]]) -> bool:
@@ -380,7 +392,8 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
                 "targets": [str(layout.day_json)],
                 "uptodate": [config_changed({"render": settings.as_dict(),
                                              "filter": build.settings.events.as_dict(),
-                                             "ffmpeg": ffmpeg_version()})],
+                                             "ffmpeg": ffmpeg_version()}),
+                             json_intact(layout.day_json)],
                 "clean": True, "verbosity": 2}
 
     def current_plan() -> tuple[RenderPlan, list[dict[str, Any]]]:
@@ -433,7 +446,8 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
         """Check the clips, the order and the output duration (spec section 10)."""
         return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json), str(layout.concat)],
-                "targets": [str(layout.verify_json)], "uptodate": [build.output_unchanged],
+                "targets": [str(layout.verify_json)],
+                "uptodate": [build.output_unchanged, json_intact(layout.verify_json)],
                 "clean": True, "verbosity": 2}
 
     return {"task_manifest": task_manifest, "task_speed": task_speed,
@@ -454,14 +468,22 @@ DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "intermediate"
                  "render", "verify", "publish"]
 
 
-def namespace(build: DayBuild) -> dict[str, Any]:
-    """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI."""
+def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
+    """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI.
+    `lock`: this run changes the camera-day (not `doit list` or `info`), so it takes
+    the day's lock first."""
     from .sources import unifi
     check_ffmpeg()  # an unusable ffmpeg is refused before any request
     if getattr(build.settings, "overlay_time", False):
         require_filter("drawtext", "overlay_time")
-    build.layout.root.mkdir(parents=True, exist_ok=True)
-    build.check_owner()
+    try:
+        build.layout.root.mkdir(parents=True, exist_ok=True)
+        build.check_owner()
+        if lock:
+            build.lock()
+            build.check_state()
+    except OSError as error:  # a read-only or full disk: one line, no traceback
+        raise storage_error(error) from None
     names: dict[str, Any] = {}
     if build.settings.source == "s3-frames":
         from .sources import s3_frames

@@ -14,9 +14,15 @@ log = logging.getLogger("tlbuild.publish")
 
 def s3_sink_client(sink: S3Sink) -> Any:
     import boto3
+    from botocore.config import Config as BotoConfig
     session = boto3.session.Session(profile_name=sink.profile, region_name=sink.region)
+    if sink.tls_insecure:
+        log.warning("TLS verification is OFF for %s (sink %s, tls_insecure): the "
+                    "connection can be intercepted", sink.endpoint_url or "S3", sink.name)
     return session.client("s3", endpoint_url=sink.endpoint_url,
-                          verify=not sink.tls_insecure)
+                          verify=not sink.tls_insecure,
+                          config=BotoConfig(connect_timeout=5, read_timeout=60,
+                                            retries={"mode": "standard"}))
 
 
 def object_key(sink: S3Sink, camera: str, date: str, filename: str) -> str:

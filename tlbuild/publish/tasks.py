@@ -21,7 +21,7 @@ from doit.tools import config_changed
 from ..build import DayBuild
 from ..config import AllskySink, S3Sink, Sink
 from ..errors import RemoteError
-from ..files import read_json, safe_name, write_json_if_changed
+from ..files import json_intact, read_json, safe_name, write_json_if_changed
 from ..media import probe, render_file
 from . import s3 as s3_sink
 from .indi_allsky import THUMBNAIL, VIDEO, SyncApiClient, SyncApiError
@@ -142,7 +142,8 @@ def tasks(build: DayBuild, sinks: list[Sink]) -> dict[str, Any]:
                    "actions": [build.action(f"publish:{sink.name}", publish, sink)],
                    "file_dep": [str(build.layout.timelapse)],
                    "targets": [str(receipt_path(build, sink))],
-                   "uptodate": [config_changed(settings)],
+                   "uptodate": [config_changed(settings),
+                                json_intact(receipt_path(build, sink))],
                    "clean": True, "verbosity": 2}
 
     return {"task_publish": task_publish}

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from ..media import ffmpeg_exe
 from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
@@ -229,7 +229,9 @@ def make_handler(state: AxisState) -> type[QuietHandler]:
             body = state.media(spec).read_bytes()
             ctype = "video/mp4" if state.container == "mp4" else "video/x-msvideo"
             status, start = 200, 0
-            headers = {"Content-Disposition": f'attachment; filename="{spec.filename}"'}
+            # RFC 6266/5987: any name, encoded (a raw one could break the header)
+            headers = {"Content-Disposition": "attachment; filename*=UTF-8''"
+                                              + quote(spec.filename, safe="")}
             if state.app == "timelapse3":
                 headers["Accept-Ranges"] = "bytes"
                 wanted = self.headers.get("Range", "")

@@ -20,8 +20,9 @@ from requests.auth import HTTPDigestAuth
 from ..config import Secret
 from ..errors import AuthError, CameraNotFound, RemoteError
 from ..files import commit_partial, partial_path, safe_name
-from ..http import (Retryable, RetryPolicy, check_retryable_status, make_session,
-                    stop_requested, tls_rejected_message, with_retries)
+from ..http import (CONNECT_SECONDS, Retryable, RetryPolicy, check_retryable_status,
+                    make_session, read_json, stop_requested, tls_rejected_message,
+                    with_retries)
 
 log = logging.getLogger("tlbuild.axis")
 CHUNK = 256 << 10
@@ -70,7 +71,7 @@ class Archive:
 def hashed_name(filename: str, extension: str) -> str:
     """A safe local name for an untrusted file name: sanitized, plus a short hash of
     the original so that two names that sanitize alike never collide."""
-    stem = safe_name(Path(filename).stem, "archive")[:80]
+    stem = safe_name(Path(filename).stem, "archive", limit=80)
     digest = hashlib.sha1(filename.encode()).hexdigest()[:8]
     return f"{stem}-{digest}.{extension}"
 
@@ -132,7 +133,8 @@ class AxisClient:
              ) -> requests.Response:
         try:
             response = self.session.request(method, self.base + path, params=params,
-                                            stream=stream, timeout=(10, self.timeout),
+                                            stream=stream,
+                                            timeout=(CONNECT_SECONDS, self.timeout),
                                             verify=self.session.verify, headers=headers)
         except requests.exceptions.SSLError:
             raise RemoteError(tls_rejected_message(self.base)) from None
@@ -145,16 +147,13 @@ class AxisClient:
 
     def get_json(self, path: str, params: Any = None, missing_ok: bool = False) -> Any:
         def attempt() -> Any:
-            response = self._get(path, params)
-            if response.status_code == 404 and missing_ok:
-                return None
-            check_retryable_status(response, path)
-            if response.status_code != 200:
-                raise RemoteError(f"{self.base}{path}: HTTP {response.status_code}")
-            try:
-                return response.json()
-            except ValueError:
-                raise Retryable(f"{path}: the answer was not JSON") from None
+            with self._get(path, params, stream=True) as response:
+                if response.status_code == 404 and missing_ok:
+                    return None
+                check_retryable_status(response, path)
+                if response.status_code != 200:
+                    raise RemoteError(f"{self.base}{path}: HTTP {response.status_code}")
+                return read_json(response, path)
         return with_retries(attempt, self.policy, f"{path} from {self.base}")
 
     # --- the app ---------------------------------------------------------------------

@@ -26,7 +26,8 @@ from .. import __version__
 from ..build import DayBuild
 from ..config import SIMULATOR_HOST
 from ..errors import MediaError, UsageError
-from ..files import read_json, write_bytes_if_changed, write_json_if_changed
+from ..files import (file_stamp, json_intact, read_json, write_bytes_if_changed,
+                     write_json_if_changed)
 from ..media import ffmpeg_version, render_file
 from ..tasks import verify_output
 from .axis_client import Archive, ArchiveGone, AxisClient
@@ -150,12 +151,22 @@ def fetch(build: DayBuild, item: dict[str, Any]) -> None:
     log.info("downloaded %s (%d bytes)", item["filename"], size)
 
 
-def segment(build: DayBuild, item: dict[str, Any], fps: float) -> None:
+def segment(build: DayBuild, item: dict[str, Any], fps: float) -> dict[str, Any]:
     first, last = item["cut"]
-    render_file("archive_segment.j2", segment_path(build, item), (last - first + 1) / fps,
+    path = segment_path(build, item)
+    render_file("archive_segment.j2", path, (last - first + 1) / fps,
                 archive=build.layout.archive_dir / item["local_name"], first=first,
                 last=last, count=last - first + 1, fps=f"{fps:g}",
                 crf=build.settings.render.crf, preset=build.settings.render.preset)
+    return {"made": file_stamp(path)}
+
+
+def made_intact(path: Path) -> Any:
+    """A doit `uptodate` check: the file is still what the task made (its action
+    returned {"made": file_stamp(path)}); a damaged one is made again."""
+    def intact(task: Any, values: dict[str, Any]) -> bool:
+        return values.get("made") == file_stamp(path)
+    return intact
 
 
 def segment_path(build: DayBuild, item: dict[str, Any]) -> Path:
@@ -239,7 +250,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
                    "uptodate": [config_changed({"cut": item["cut"], "fps": fps,
                                                 "crf": settings.render.crf,
                                                 "preset": settings.render.preset,
-                                                "ffmpeg": ffmpeg_version()})],
+                                                "ffmpeg": ffmpeg_version()}),
+                                made_intact(path)],
                    "clean": True, "verbosity": 2}
 
     @create_after(executed="scan")
@@ -251,7 +263,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
                 "targets": [str(layout.day_json), str(layout.segments_list)],
                 "uptodate": [config_changed({"render": settings.render.as_dict(),
                                              "fps": output_fps(build, archives),
-                                             "ffmpeg": ffmpeg_version()})],
+                                             "ffmpeg": ffmpeg_version()}),
+                             json_intact(layout.day_json)],
                 "clean": True, "verbosity": 2}
 
     @create_after(executed="scan")
@@ -267,7 +280,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         """Check the output's frame count and duration."""
         return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
-                "uptodate": [build.output_unchanged], "clean": True, "verbosity": 2}
+                "uptodate": [build.output_unchanged, json_intact(layout.verify_json)],
+                "clean": True, "verbosity": 2}
 
     return {"task_scan": task_scan, "task_fetch": task_fetch,
             "task_segment": task_segment, "task_speed": task_speed,

@@ -36,8 +36,8 @@ from .. import __version__
 from ..build import DayBuild
 from ..config import S3FramesCamera
 from ..errors import AuthError, CameraNotFound, MediaError, RemoteError, UsageError
-from ..files import atomic_open, read_json, safe_name, write_bytes_if_changed, \
-    write_json_if_changed
+from ..files import (atomic_open, json_intact, read_json, safe_name,
+                     write_bytes_if_changed, write_json_if_changed)
 from ..media import default_font, ffmpeg_version, jpeg_size, render_file
 from ..tasks import verify_output
 from .unifi import day_window
@@ -55,12 +55,13 @@ def s3_client(settings: S3FramesCamera) -> Any:
     session = boto3.session.Session(profile_name=settings.profile,
                                     region_name=settings.region)
     if settings.tls_insecure:
-        log.warning("TLS verification is OFF for %s (tls_insecure)",
-                    settings.endpoint_url or "S3")
+        log.warning("TLS verification is OFF for %s (tls_insecure): the connection "
+                    "can be intercepted", settings.endpoint_url or "S3")
     return session.client(
         "s3", endpoint_url=settings.endpoint_url, verify=not settings.tls_insecure,
         config=BotoConfig(retries={"mode": "standard", "max_attempts": settings.retries},
-                          max_pool_connections=max(settings.workers, 10)))
+                          max_pool_connections=max(settings.workers, 10),
+                          connect_timeout=5, read_timeout=30))
 
 
 def s3_error(error: Exception, bucket: str) -> Exception:
@@ -133,7 +134,7 @@ def group_objects(objects: list[dict[str, Any]], device: str) -> list[dict[str, 
 
 def frame_id(device: str, stem: str) -> str:
     """A safe, unique local name for an S3 key stem (odd characters, `..` and all)."""
-    name = safe_name(PurePosixPath(stem).name, "frame")[:80]
+    name = safe_name(PurePosixPath(stem).name, "frame", limit=80)
     return f"{name}-{hashlib.sha1(stem.encode()).hexdigest()[:8]}"
 
 
@@ -180,6 +181,19 @@ class FrameStore:
 
     def image_path(self, frame: dict[str, Any]) -> Path:
         return self.record_path(frame).with_suffix(".jpg")
+
+    def image_intact(self, frame: dict[str, Any]) -> Any:
+        """A doit `uptodate` check: a good frame's JPEG is still there, whole (the
+        size its record says); otherwise the frame is fetched again."""
+        def intact(task: Any = None, values: Any = None) -> bool:
+            record = read_json(self.record_path(frame), None)
+            if not isinstance(record, dict) or record.get("status") != GOOD:
+                return True
+            try:
+                return self.image_path(frame).stat().st_size == record.get("bytes")
+            except FileNotFoundError:
+                return False
+        return intact
 
     def get(self, key: str) -> bytes:
         settings = self.build.settings
@@ -380,7 +394,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             yield {"name": frame["id"], "actions": [build.action(
                        f"fetch:{frame['id']}", store.fetch, frame)],
                    "targets": [str(record)],
-                   "uptodate": [config_changed({"etags": etags(frame)})],
+                   "uptodate": [config_changed({"etags": etags(frame)}),
+                                json_intact(record), store.image_intact(frame)],
                    "clean": [(remove_files, [[record, store.image_path(frame)]])],
                    "verbosity": 2}
 
@@ -395,7 +410,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
                 "targets": [str(layout.frame_index), str(layout.frames_list)],
                 "uptodate": [config_changed({"fps": settings.render.fps,
                                              "target": settings.render.target,
-                                             "timezone": settings.timezone})],
+                                             "timezone": settings.timezone}),
+                             json_intact(layout.frame_index)],
                 "clean": True, "verbosity": 2}
 
     def task_speed() -> dict[str, Any]:
@@ -405,7 +421,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
                 "targets": [str(layout.day_json)],
                 "uptodate": [config_changed({"render": settings.render.as_dict(),
                                              "overlay": settings.overlay_time,
-                                             "ffmpeg": ffmpeg_version()})],
+                                             "ffmpeg": ffmpeg_version()}),
+                             json_intact(layout.day_json)],
                 "clean": True, "verbosity": 2}
 
     def task_render() -> dict[str, Any]:
@@ -425,7 +442,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         """Check the output's frame count, duration and size."""
         return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
                 "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
-                "uptodate": [build.output_unchanged], "clean": True, "verbosity": 2}
+                "uptodate": [build.output_unchanged, json_intact(layout.verify_json)],
+                "clean": True, "verbosity": 2}
 
     return {"task_scan": task_scan, "task_fetch": task_fetch,
             "task_manifest": task_manifest, "task_speed": task_speed,

@@ -19,7 +19,7 @@ from ..build import DayBuild
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
 from ..config import SIMULATOR_HOST, SMART_AUDIO, EventFilter
 from ..errors import CameraNotFound, RemoteError, TlbuildError, UsageError
-from ..files import read_json, remove_stale_partials, safe_name, write_json_if_changed
+from ..files import read_json, safe_name, write_json_if_changed
 from ..media import keyframe_interval
 from .unifi_client import EVENT_TYPES, ClipUnavailable, ProtectClient, session_key
 
@@ -303,7 +303,6 @@ def scan(build: DayBuild) -> TaskFailed | None:
     build.claim()
     build.index.write(entries)
     layout.clip_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(layout.clip_dir)
     missing = sum(entry["status"] != COMPLETE for entry in entries)
     low = sum(bool(entry.get("low_resolution")) for entry in entries
               if entry["status"] != COMPLETE)

@@ -21,8 +21,9 @@ import requests
 from ..config import Secret
 from ..errors import AuthError, MediaError, RemoteError
 from ..files import commit_partial, partial_path
-from ..http import (Retryable, RetryPolicy, check_retryable_status,
-                    make_session, stop_requested, tls_rejected_message, with_retries)
+from ..http import (CONNECT_SECONDS, Retryable, RetryPolicy, check_retryable_status,
+                    make_session, read_json, stop_requested, tls_rejected_message,
+                    with_retries)
 from ..media import VideoInfo, probe
 from ..slots import HostSlots
 
@@ -35,7 +36,9 @@ MAX_EVENT_REQUESTS = 1000   # a busy 430-event day needs about 15
 MAX_EVENTS = 100_000        # a console that never stops sending events is an error
 MIN_WINDOW_MS = 1000        # a window this short that is still full cannot be split
 LOGIN_LOCKOUT_MINUTES = 15  # how long consoles are known to refuse logins after 429
-TIMEOUT = (10, 120)  # connect, read (exports of long clips start slowly)
+# connect, read: consoles may prepare a long export before its first byte; a stop
+# request does not wait for it (http.abort_connections)
+TIMEOUT = (CONNECT_SECONDS, 120)
 CHUNK = 1 << 20
 
 
@@ -203,15 +206,12 @@ class ProtectClient:
 
     def get_json(self, path: str, params: Any = None) -> Any:
         def attempt() -> Any:
-            response = self.request(path, params)
-            check_retryable_status(response, path)
-            if response.status_code != 200:
-                raise RemoteError(f"{self.host} answered HTTP {response.status_code} "
-                                  f"for {path}")
-            try:
-                return response.json()
-            except ValueError:
-                raise Retryable(f"{path}: the answer was not JSON") from None
+            with self.request(path, params, stream=True) as response:
+                check_retryable_status(response, path)
+                if response.status_code != 200:
+                    raise RemoteError(f"{self.host} answered HTTP "
+                                      f"{response.status_code} for {path}")
+                return read_json(response, path)
 
         return with_retries(attempt, self.policy, f"{path} from {self.host}")
 
