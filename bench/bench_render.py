@@ -31,11 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tlbuild.media import ffmpeg_exe, probe
+from tlbuild.ffmpeg import ffmpeg_exe
+from tlbuild.probe import probe
 from tlbuild.sim.clips import ClipSpec, make_clip
 from tlbuild.sim.events import event, event_id
 from tlbuild.sim.unifi import SimulatedNvr
-from tlbuild.sources.unifi import day_window
+from tlbuild.days import day_window
 
 import datetime as dt
 

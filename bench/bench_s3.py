@@ -27,7 +27,7 @@ from pathlib import Path
 import boto3
 import requests
 
-from tlbuild.media import ffmpeg_exe
+from tlbuild.ffmpeg import ffmpeg_exe
 
 DEVICE, BUCKET, DATE = "ACCC8E000001", "bench-frames", "2024-01-15"
 

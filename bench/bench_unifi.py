@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tlbuild.media import ffmpeg_exe
+from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.sim.clips import ClipSpec, make_clip
 from tlbuild.sim.unifi import SimulatedNvr
 

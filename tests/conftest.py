@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tlbuild.cli import main
-from tlbuild.media import forget_ffmpeg
+from tlbuild.ffmpeg import forget_ffmpeg
 from tlbuild.sim.clips import ClipSpec
 from tlbuild.sim.unifi import SimulatedNvr
 

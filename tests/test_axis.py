@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tlbuild.cli import main
-from tlbuild.media import probe
+from tlbuild.probe import probe
 from tlbuild.sim.axis import ArchiveSpec, SimulatedAxis
 
 from conftest import run_cli_subprocess

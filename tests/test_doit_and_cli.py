@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tlbuild.media import probe
+from tlbuild.probe import probe
 
 from conftest import CAMERA, REPO, USER, Day, run_cli_subprocess
 

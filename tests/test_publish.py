@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from tlbuild.cli import main
-from tlbuild.media import probe
+from tlbuild.probe import probe
 from tlbuild.sim.allsky import SimulatedAllsky
 
 from conftest import USER

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tlbuild.media import Decoded, decode, ffmpeg_exe, probe
+from tlbuild.ffmpeg import ffmpeg_exe
+from tlbuild.probe import Decoded, decode, probe
 from tlbuild.render_plan import DIRECT, INTERMEDIATE, KEYFRAME, RenderPlan, plan_render
 from tlbuild.sim.events import event, event_id
 
@@ -101,7 +102,7 @@ def test_every_ffmpeg_build_makes_the_same_video(make_nvr, tmp_path, monkeypatch
     render and re-render alike."""
     from conftest import FFMPEG_BUILDS, USER, CAMERA
     from tlbuild.cli import main
-    from tlbuild.media import forget_ffmpeg
+    from tlbuild.ffmpeg import forget_ffmpeg
     if len(FFMPEG_BUILDS) < 2:
         pytest.skip("only one ffmpeg build here: install Debian's ffmpeg to compare")
     sim = make_nvr(events_per_day=10)

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from tlbuild.cli import main
-from tlbuild.media import ffmpeg_exe, probe
+from tlbuild.ffmpeg import ffmpeg_exe
+from tlbuild.probe import probe
 
 DEVICE = "ACCC8E000001"
 BUCKET = "timelapse-frames"
@@ -179,7 +180,7 @@ def test_local_day_spanning_two_key_dates(moto_url, bucket, jpegs, tmp_path):
 
 def test_overlay_time_renders_with_every_ffmpeg(moto_url, bucket, jpegs, tmp_path,
                                                ffmpeg_build, capsys):
-    from tlbuild.media import ffmpeg_filters
+    from tlbuild.ffmpeg import ffmpeg_filters
     for n in range(5):
         bucket.frame(utc(12, n), jpegs["160x90"][n], old=False)
     plain_cfg = config_for(tmp_path / "plain", moto_url, bucket)

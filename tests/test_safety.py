@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tlbuild.cli import main
-from tlbuild.media import decode, probe
+from tlbuild.probe import decode, probe
 from tlbuild.sim.clips import ClipSpec
 from tlbuild.sim.events import event
 
@@ -153,7 +153,7 @@ def test_a_400_byte_event_id_fails_nothing(make_nvr, tlbuild, out):
 
 
 def out_day_start(sim) -> int:
-    from tlbuild.sources.unifi import day_window
+    from tlbuild.days import day_window
     import datetime as dt
     return day_window(dt.date.fromisoformat(DATE), sim.state.timezone)[0]
 

@@ -11,10 +11,11 @@ import random
 import pytest
 
 from tlbuild.cli import main
-from tlbuild.media import probe
+from tlbuild.probe import probe
 from tlbuild.sim.events import event, event_id
 from tlbuild.sim.unifi import LOW_QUALITY, Camera, Retention
-from tlbuild.sources.unifi import day_window, passes
+from tlbuild.days import day_window
+from tlbuild.sources.unifi import passes
 from tlbuild.config import EventFilter
 
 from conftest import CAMERA, DATE, PASSWORD, USER, Day

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tlbuild.media import probe
-from tlbuild.sources.unifi import day_window
+from tlbuild.probe import probe
+from tlbuild.days import day_window
 from tlbuild.sources.unifi_client import EVENT_TYPES
 
 from conftest import CAMERA, DATE

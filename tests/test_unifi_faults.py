@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tlbuild.media import probe
+from tlbuild.probe import probe
 from tlbuild.sim.unifi import Camera
 
 from conftest import CAMERA, PASSWORD, USER

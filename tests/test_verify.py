@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tlbuild.cli import main
-from tlbuild.media import forget_ffmpeg, probe
+from tlbuild.ffmpeg import forget_ffmpeg
+from tlbuild.probe import probe
 
 from conftest import CAMERA, DATE, USER
 

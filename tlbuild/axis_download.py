@@ -19,7 +19,7 @@ from typing import Any
 from .config import Secret
 from .errors import TlbuildError
 from .http import RetryPolicy, stop_requested
-from .sources.axis_client import ArchiveGone, AxisClient, plain_name
+from .sources.axis_client import AxisClient, plain_name
 
 EXIT_OK, EXIT_PARTIAL, EXIT_LIST_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -174,7 +174,7 @@ def _one(client: AxisClient, archive: Any, args: argparse.Namespace) -> str:
 
     try:
         client.download(archive, dest, progress)
-    except (ArchiveGone, TlbuildError) as error:
+    except TlbuildError as error:  # Unavailable (a 4xx) included
         print(f"FAIL  {name}: {error}", flush=True)
         return "failed"
     finally:

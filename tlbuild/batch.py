@@ -23,7 +23,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .build import parse_date
+from .days import parse_date
 from .clipindex import FAILED
 from .config import Config
 from .errors import TlbuildError, UsageError

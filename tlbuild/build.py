@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -20,33 +19,12 @@ from .config import SIMULATOR_HOST, CameraSettings, Secret
 from filelock import FileLock, Timeout
 
 from .errors import Busy, TlbuildError, UsageError, storage_error
-from .files import (file_stamp, printable, read_json, remove_leftovers,
-                    write_json_if_changed)
+from .files import file_stamp, read_json, remove_leftovers, write_json_if_changed
 from .layout import DayLayout
 from .runtime import LineFormatter, running_action
 
 log = logging.getLogger("tlbuild")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(threadName)s: %(message)s"
-
-
-FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
-
-
-def parse_date(text: str | None) -> dt.date:
-    """A calendar date written YYYY-MM-DD, in the supported range; impossible dates
-    are usage errors."""
-    if not text:
-        raise UsageError("a date is required: date=YYYY-MM-DD")
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise UsageError(f"invalid date {printable(text)!r}: expected YYYY-MM-DD")
-    try:
-        date = dt.date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"invalid date {text!r}: no such day") from None
-    if not FIRST_DATE <= date <= LAST_DATE:
-        raise UsageError(f"invalid date {text}: tlbuild builds days from {FIRST_DATE} "
-                         f"to {LAST_DATE}")
-    return date
 
 
 @dataclass

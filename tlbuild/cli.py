@@ -20,7 +20,8 @@ from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
 from . import __version__
-from .build import DayBuild, parse_date
+from .build import DayBuild
+from .days import parse_date
 from .clipindex import FAILED
 from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRESETS,
                      load_config, validate_host, validate_render, with_overrides)
@@ -328,20 +329,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_s3(args: argparse.Namespace) -> int:
-    from .config import S3FramesCamera
-    from .sources.s3_frames import list_prefixes, s3_client, s3_error
-    settings = S3FramesCamera(name="s3", bucket=args.bucket, device=args.device or "-",
-                              region=args.region, endpoint_url=args.endpoint_url,
-                              profile=args.profile)
+    from .sources.s3_client import S3Client
+    client = S3Client(args.bucket, region=args.region, endpoint_url=args.endpoint_url,
+                      profile=args.profile)
     prefix = f"{args.device}/" if args.s3_command == "dates" else ""
-    try:
-        found = list_prefixes(s3_client(settings), args.bucket, prefix)
-    except Exception as error:  # noqa: BLE001 - boto3's errors, mapped
-        mapped = s3_error(error, args.bucket)
-        if isinstance(mapped, TlbuildError):
-            raise mapped from None
-        raise
-    for name in found:
+    for name in client.prefixes(prefix):
         print(name)
     return 0
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .build import DayBuild, parse_date
+from .build import DayBuild
+from .days import parse_date
 from .config import load_config
 from .errors import TlbuildError, UsageError, storage_error
 from .runtime import install_signal_handlers, setup_console_logging

@@ -1,4 +1,4 @@
-"""The one retry policy and session setup every tlbuild client uses.
+"""The one retry policy and client base every tlbuild client uses.
 
 Retried: 408, 429, 500, 502, 503, 504 and network errors, with exponential backoff
 (base 1 s, x2, capped at 30 s, jitter 75-125 %); a numeric `Retry-After` is honoured.
@@ -10,14 +10,17 @@ read timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import socket
 import threading
+import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, ContextManager, TypeVar
 
 import requests
 import urllib3
@@ -25,7 +28,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .errors import RemoteError
+from .errors import AuthError, RemoteError
+from .files import commit_partial, partial_path
 
 log = logging.getLogger("tlbuild.http")
 
@@ -76,6 +80,11 @@ def abort_connections() -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+class Unavailable(RemoteError):
+    """The device does not have this item (a 404, or an answer retrying cannot
+    change): the item fails, the day goes on."""
 
 
 class Retryable(Exception):
@@ -199,3 +208,143 @@ def make_session(tls_insecure: bool, pool_size: int = 8, host: str = "") -> requ
         log.warning("TLS verification is OFF for %s (tls_insecure): the connection "
                     "can be intercepted", host or "this host")
     return session
+
+
+CHUNK = 1 << 20
+
+
+class HttpClient:
+    """What every device client shares: one requests session with connection reuse
+    and known sockets (a stop request ends any read), TLS verified unless turned off
+    (loudly), `verify` passed on every request, bounded timeouts (5 s to connect,
+    `read_timeout` between bytes), one map from an answer's status to tlbuild's
+    errors, JSON answers with retries and a size limit, and downloads streamed to a
+    temporary file that is checked before it takes its final name. Device clients add
+    their endpoints, and their login where they have one (`request`)."""
+
+    def __init__(self, base: str, *, tls_insecure: bool = False, retries: int = 3,
+                 pool_size: int = 2, read_timeout: float = 60.0,
+                 policy: RetryPolicy | None = None):
+        self.base = base.rstrip("/")
+        self.read_timeout = read_timeout
+        self.policy = policy or RetryPolicy(attempts=retries)
+        self.session = make_session(tls_insecure, pool_size + 2, self.base)
+
+    # --- transport -------------------------------------------------------------------
+
+    def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One HTTP request. `verify` on every request: REQUESTS_CA_BUNDLE would
+        override the session's."""
+        try:
+            return self.session.request(method, url, verify=self.session.verify,
+                                        timeout=(CONNECT_SECONDS, self.read_timeout),
+                                        **kwargs)
+        except requests.exceptions.SSLError:
+            raise RemoteError(tls_rejected_message(self.base)) from None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request to a path of the device; clients with a login add it here."""
+        return self.send(method, self.base + path, **kwargs)
+
+    # --- answers ---------------------------------------------------------------------
+
+    def check(self, response: requests.Response, what: str) -> None:
+        """The one map from an answer's status to tlbuild's errors."""
+        code = response.status_code
+        if code < 400:
+            return
+        if code in (401, 403):
+            error: Exception = self.auth_error(response, what)
+        elif code == 404:
+            error = Unavailable(self.unavailable_reason(response, what))
+        elif code in RETRY_STATUSES:
+            error = Retryable(f"{what}: HTTP {code}", retry_after_seconds(response))
+        else:
+            error = RemoteError(f"{self.base} answered HTTP {code} for {what}")
+        response.close()
+        raise error
+
+    def auth_error(self, response: requests.Response, what: str) -> AuthError:
+        return AuthError(f"{self.base} refused {what} (HTTP {response.status_code}): "
+                         "check the username and password")
+
+    def unavailable_reason(self, response: requests.Response, what: str) -> str:
+        return f"HTTP 404: {what} is not on the device"
+
+    def get_json(self, path: str, params: Any = None, *, what: str | None = None,
+                 missing_ok: bool = False) -> Any:
+        """A JSON answer, with retries; `missing_ok`: None for a 404."""
+        what = what or path
+
+        def attempt() -> Any:
+            with self.request("GET", path, params=params, stream=True) as response:
+                if missing_ok and response.status_code == 404:
+                    return None
+                self.check(response, what)
+                return read_json(response, what)
+
+        return with_retries(attempt, self.policy, f"{what} from {self.base}")
+
+    # --- downloads -------------------------------------------------------------------
+
+    def download(self, path: str, final: Path, *, what: str, params: Any = None,
+                 signature: Callable[[bytes], str | None] = lambda head: None,
+                 validate: Callable[[Path], T] | None = None,
+                 on_bytes: Callable[[int, int | None], None] | None = None,
+                 rate: float | None = None,
+                 hold: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+                 ) -> tuple[int, T | None]:
+        """Stream an answer into a temporary file beside `final`, check it, rename it.
+
+        Checked: the status, the first bytes (`signature` says what is wrong with
+        them, or None), the length against Content-Length, and `validate` (e.g. that
+        every packet reads as video; raise Retryable). Failures worth repeating are
+        retried with the policy, each attempt inside `hold()` (e.g. a slot of the
+        device); `rate` limits bytes per second. The temporary file never stays.
+        Returns the size and what `validate` returned."""
+        partial = partial_path(final)
+
+        def attempt() -> tuple[int, T | None]:
+            try:
+                with hold():
+                    written = self._stream(path, params, partial, what, signature,
+                                           on_bytes, rate)
+                    checked = validate(partial) if validate else None
+                commit_partial(partial, final)
+                return written, checked
+            finally:
+                partial.unlink(missing_ok=True)
+
+        return with_retries(attempt, self.policy, f"{what} {final.name}")
+
+    def _stream(self, path: str, params: Any, partial: Path, what: str,
+                signature: Callable[[bytes], str | None],
+                on_bytes: Callable[[int, int | None], None] | None,
+                rate: float | None) -> int:
+        with self.request("GET", path, params=params, stream=True) as response:
+            self.check(response, what)
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            written, started = 0, time.monotonic()
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as handle:
+                for chunk in response.iter_content(CHUNK):
+                    if stop_requested.is_set():
+                        raise KeyboardInterrupt
+                    if written == 0:
+                        problem = signature(chunk)
+                        if problem:
+                            raise Retryable(f"{what}: {problem}")
+                    handle.write(chunk)
+                    written += len(chunk)
+                    if on_bytes:
+                        on_bytes(len(chunk), expected)
+                    if rate:  # sleep until back under the limit
+                        ahead = written / rate - (time.monotonic() - started)
+                        if ahead > 0:
+                            sleep_interruptibly(ahead)
+        if expected is not None and written != expected:
+            raise Retryable(f"{what} truncated: {written} of {expected} bytes")
+        if written == 0:
+            raise Retryable(f"{what}: the answer is empty")
+        return written

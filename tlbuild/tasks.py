@@ -29,8 +29,8 @@ from .errors import MediaError, storage_error
 from .files import (file_stamp, json_intact, read_json, write_bytes_if_changed,
                     write_json_if_changed)
 from .reporter import progress_reporter
-from .media import (check_ffmpeg, decode, ffmpeg_version, probe, render_file,
-                    require_filter, speed_text)
+from .ffmpeg import check_ffmpeg, ffmpeg_version, render_file, require_filter, speed_text
+from .probe import decode, probe
 from .render_plan import (INTERMEDIATE, KEYFRAME, PAD_SECS, RenderPlan, output_frames,
                           output_size, plan_render, size_filter)
 

@@ -22,14 +22,12 @@ from requests_toolbelt import MultipartEncoder
 
 from ..config import AllskySink, Secret
 from ..errors import AuthError, RemoteError
-from ..http import (Retryable, RetryPolicy, check_retryable_status, make_session,
-                    tls_rejected_message, with_retries)
+from ..http import HttpClient, Retryable, check_retryable_status, with_retries
 
 log = logging.getLogger("tlbuild.publish")
 
 TIME_BUCKET = 300  # seconds; the server accepts a few buckets around its own
 CAMERA, VIDEO, THUMBNAIL = 1, 3, 15
-TIMEOUT = (10, 600)
 
 
 def bearer(username: str, apikey: Secret, metadata: bytes, now: float | None = None) -> str:
@@ -47,33 +45,29 @@ class SyncApiError(RemoteError):
         self.code = code
 
 
-class SyncApiClient:
+class SyncApiClient(HttpClient):
     def __init__(self, sink: AllskySink, apikey: Secret):
+        # a big video may take the server a while to store before it answers
+        super().__init__(sink.url, tls_insecure=sink.tls_insecure, retries=sink.retries,
+                         read_timeout=600)
         self.sink = sink
         self.apikey = apikey
-        self.policy = RetryPolicy(attempts=sink.retries)
-        self.session = make_session(sink.tls_insecure, 2, sink.url)
 
-    def send(self, kind: str, metadata: dict[str, Any], media: Path | None,
-             media_name: str, method: str) -> dict[str, Any]:
-        """One SyncAPI request; 5xx and network errors are retried with the policy."""
-        url = f"{self.sink.url}/sync/v1/{kind}"
-
+    def upload(self, kind: str, metadata: dict[str, Any], media: Path | None,
+               media_name: str, method: str) -> dict[str, Any]:
+        """One SyncAPI request, the media streamed from disk; 5xx and network errors
+        are retried with the policy."""
         def attempt() -> dict[str, Any]:
             body = json.dumps(metadata).encode()
             with (open(media, "rb") if media else io.BytesIO(b"")) as handle:
                 form = MultipartEncoder(fields={
                     "metadata": ("metadata.json", body, "application/json"),
                     "media": (media_name, handle, "application/octet-stream")})
-                try:
-                    response = self.session.request(
-                        method, url, data=form, timeout=TIMEOUT,
-                        verify=self.session.verify,  # REQUESTS_CA_BUNDLE overrides .verify
-                        headers={"Content-Type": form.content_type,
-                                 "Authorization": bearer(self.sink.username, self.apikey,
-                                                         body)})
-                except requests.exceptions.SSLError:
-                    raise RemoteError(tls_rejected_message(self.sink.url)) from None
+                response = self.request(
+                    method, f"/sync/v1/{kind}", data=form,
+                    headers={"Content-Type": form.content_type,
+                             "Authorization": bearer(self.sink.username, self.apikey,
+                                                     body)})
             return self._answer(response, kind)
 
         return with_retries(attempt, self.policy, f"{method} {kind} to {self.sink.name}")
@@ -112,4 +106,4 @@ class SyncApiClient:
                         utc_offset: int) -> dict[str, Any]:
         metadata = {"type": CAMERA, "uuid": camera_uuid, "name": name,
                     "utc_offset": utc_offset, "tz": zone, "file_size": 0}
-        return self.send("camera", metadata, None, "bogus.ext", "POST")
+        return self.upload("camera", metadata, None, "bogus.ext", "POST")

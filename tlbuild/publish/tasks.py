@@ -22,7 +22,8 @@ from ..build import DayBuild
 from ..config import AllskySink, S3Sink, Sink
 from ..errors import RemoteError
 from ..files import json_intact, read_json, safe_name, write_json_if_changed
-from ..media import probe, render_file
+from ..ffmpeg import render_file
+from ..probe import probe
 from . import s3 as s3_sink
 from .indi_allsky import THUMBNAIL, VIDEO, SyncApiClient, SyncApiError
 
@@ -80,7 +81,7 @@ def publish_allsky(build: DayBuild, sink: AllskySink, video: Path, size: int,
     method = "PUT" if sink.mode == "put" else "POST"
     previous = read_json(receipt_path(build, sink), {}) or {}
     try:
-        answer = client.send("video", metadata, video, video.name, method)
+        answer = client.upload("video", metadata, video, video.name, method)
     except SyncApiError as error:
         if error.code == "file_exists" and previous.get("size") == size:
             log.info("%s: the server already has this video (same size)", sink.name)
@@ -101,7 +102,7 @@ def send_thumbnail(build: DayBuild, client: SyncApiClient, sink: AllskySink,
     thumb_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"tlbuild:thumbnail:{cam}:"
                                 f"{build.date.isoformat()}"))
     width = min(info.width, 320)
-    client.send("thumbnail", {
+    client.upload("thumbnail", {
         "type": THUMBNAIL, "uuid": thumb_uuid, "createDate": created,
         "utc_offset": offset, "night": sink.night, "origin": VIDEO,
         "camera_uuid": cam, "width": width,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from ..media import ffmpeg_exe
+from ..ffmpeg import ffmpeg_exe
 from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
 REALM = "AXIS_ACCC8E000001"

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..media import ffmpeg_exe
+from ..ffmpeg import ffmpeg_exe
 
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()

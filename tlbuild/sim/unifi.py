@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import math
 import os
-import random
 import secrets
 import threading
 import time

@@ -8,7 +8,6 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,19 +18,13 @@ from requests.auth import HTTPDigestAuth
 
 from ..config import Secret
 from ..errors import AuthError, CameraNotFound, RemoteError
-from ..files import commit_partial, partial_path, safe_name
-from ..http import (CONNECT_SECONDS, Retryable, RetryPolicy, check_retryable_status,
-                    make_session, read_json, stop_requested, tls_rejected_message,
-                    with_retries)
+from ..files import printable, safe_name
+from ..http import HttpClient, RetryPolicy, with_retries
 
 log = logging.getLogger("tlbuild.axis")
-CHUNK = 256 << 10
+
 
 TIMELAPSE2, TIMELAPSE3, TIMELAPSEME = "timelapse2", "timelapse3", "timelapseme"
-
-
-class ArchiveGone(Exception):
-    """The camera answered 4xx for this archive: not retried."""
 
 
 @dataclass(frozen=True)
@@ -111,50 +104,23 @@ def _number(value: Any, default: float = 0) -> float:
         return default
 
 
-class AxisClient:
+class AxisClient(HttpClient):
     def __init__(self, base_url: str, username: str, password: Secret, *,
                  zone: str = "UTC", retries: int = 3, timeout: float = 60.0,
                  tls_insecure: bool = False, rate_limit_mbps: float | None = None,
                  policy: RetryPolicy | None = None):
-        self.base = base_url.rstrip("/")
+        super().__init__(base_url, tls_insecure=tls_insecure, retries=retries,
+                         read_timeout=timeout, policy=policy)
         self.zone = zone
-        self.timeout = timeout
         self.rate = rate_limit_mbps * 1e6 / 8 if rate_limit_mbps else None
-        self.policy = policy or RetryPolicy(attempts=retries)
-        self.session = make_session(tls_insecure, 4, self.base)
         self.session.auth = HTTPDigestAuth(username, password.reveal())
         self.app: str | None = None
         self.version: str | None = None
 
-    # --- requests --------------------------------------------------------------------
-
-    def _get(self, path: str, params: Any = None, stream: bool = False,
-             method: str = "GET", headers: dict[str, str] | None = None
-             ) -> requests.Response:
-        try:
-            response = self.session.request(method, self.base + path, params=params,
-                                            stream=stream,
-                                            timeout=(CONNECT_SECONDS, self.timeout),
-                                            verify=self.session.verify, headers=headers)
-        except requests.exceptions.SSLError:
-            raise RemoteError(tls_rejected_message(self.base)) from None
-        if response.status_code in (401, 403):
-            response.close()
-            raise AuthError(f"{self.base} rejected the credentials (HTTP "
-                            f"{response.status_code}): the timelapse apps need an admin "
-                            "account with Digest authentication")
-        return response
-
-    def get_json(self, path: str, params: Any = None, missing_ok: bool = False) -> Any:
-        def attempt() -> Any:
-            with self._get(path, params, stream=True) as response:
-                if response.status_code == 404 and missing_ok:
-                    return None
-                check_retryable_status(response, path)
-                if response.status_code != 200:
-                    raise RemoteError(f"{self.base}{path}: HTTP {response.status_code}")
-                return read_json(response, path)
-        return with_retries(attempt, self.policy, f"{path} from {self.base}")
+    def auth_error(self, response: requests.Response, what: str) -> AuthError:
+        return AuthError(f"{self.base} rejected the credentials (HTTP "
+                         f"{response.status_code}): the timelapse apps need an admin "
+                         "account with Digest authentication")
 
     # --- the app ---------------------------------------------------------------------
 
@@ -254,11 +220,10 @@ class AxisClient:
     def remote_size(self, archive: Archive) -> int | None:
         """The file's size as the server sends it (HEAD Content-Length)."""
         def attempt() -> int | None:
-            response = self._get(archive.path, archive.query, method="HEAD")
-            check_retryable_status(response, "HEAD")
+            response = self.request("HEAD", archive.path, params=archive.query)
+            self.check(response, f"HEAD {archive.filename}")
             length = response.headers.get("Content-Length")
-            return int(length) if response.status_code == 200 and length and \
-                length.isdigit() else None
+            return int(length) if length and length.isdigit() else None
         try:
             return with_retries(attempt, self.policy, f"HEAD {archive.filename}")
         except RemoteError:
@@ -268,50 +233,16 @@ class AxisClient:
 
     def download(self, archive: Archive, final: Path,
                  on_bytes: Callable[[int, int | None], None] | None = None) -> int:
-        """Stream an archive to `<final>.partial`, check it, rename; return its size.
-
-        5xx and network errors are retried; 4xx never (ArchiveGone, AuthError)."""
-        partial = partial_path(final)
-
-        def attempt() -> int:
-            try:
-                return self._download_once(archive, partial, final, on_bytes)
-            finally:
-                partial.unlink(missing_ok=True)
-
-        return with_retries(attempt, self.policy, f"download {archive.filename}")
-
-    def _download_once(self, archive: Archive, partial: Path, final: Path,
-                       on_bytes: Callable[[int, int | None], None] | None) -> int:
-        with self._get(archive.path, archive.query, stream=True) as response:
-            check_retryable_status(response, "download")
-            if response.status_code != 200:
-                raise ArchiveGone(f"HTTP {response.status_code}")
-            length = response.headers.get("Content-Length")
-            expected = int(length) if length and length.isdigit() else None
-            written, started = 0, time.monotonic()
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as handle:
-                for chunk in response.iter_content(CHUNK):
-                    if stop_requested.is_set():
-                        raise KeyboardInterrupt
-                    if written == 0 and not _container_ok(chunk, archive.container):
-                        raise Retryable(f"{archive.filename} is not an "
-                                        f"{archive.container.upper()} file")
-                    handle.write(chunk)
-                    written += len(chunk)
-                    if on_bytes:
-                        on_bytes(len(chunk), expected)
-                    if self.rate:  # sleep until we are back under the limit
-                        ahead = written / self.rate - (time.monotonic() - started)
-                        if ahead > 0:
-                            time.sleep(ahead)
-        if expected is not None and written != expected:
-            raise Retryable(f"{archive.filename} truncated: {written} of {expected} bytes")
-        if written == 0:
-            raise Retryable(f"{archive.filename} is empty")
-        commit_partial(partial, final)
-        return written
+        """Download an archive into `final`; return its size. 5xx and network errors
+        are retried; 4xx never (Unavailable, AuthError)."""
+        def signature(head: bytes) -> str | None:
+            if _container_ok(head, archive.container):
+                return None
+            return f"{printable(archive.filename)} is not an {archive.container.upper()} file"
+        size, _ = super().download(archive.path, final, what="download",
+                                   params=archive.query, signature=signature,
+                                   on_bytes=on_bytes, rate=self.rate)
+        return size
 
 
 def _container_ok(head: bytes, container: str) -> bool:

@@ -24,14 +24,15 @@ from doit.tools import config_changed
 
 from .. import __version__
 from ..build import DayBuild
+from ..days import day_window
 from ..config import SIMULATOR_HOST
 from ..errors import MediaError, UsageError
+from ..http import Unavailable
 from ..files import (file_stamp, json_intact, read_json, write_bytes_if_changed,
                      write_json_if_changed)
-from ..media import ffmpeg_version, render_file
+from ..ffmpeg import ffmpeg_version, render_file
 from ..tasks import verify_output
-from .axis_client import Archive, ArchiveGone, AxisClient
-from .unifi import day_window
+from .axis_client import Archive, AxisClient
 
 log = logging.getLogger("tlbuild.axis")
 DEFAULT_FPS = 10
@@ -145,7 +146,7 @@ def fetch(build: DayBuild, item: dict[str, Any]) -> None:
     try:
         size = client_for(build).download(Archive.from_dict(item), path,
                                           lambda n, total: build.count_bytes(n))
-    except ArchiveGone as gone:
+    except Unavailable as gone:
         raise MediaError(f"archive {item['filename']!r} is no longer on the camera "
                          f"({gone}); rerun the scan") from None
     log.info("downloaded %s (%d bytes)", item["filename"], size)

@@ -34,88 +34,28 @@ from doit.tools import config_changed
 
 from .. import __version__
 from ..build import DayBuild
+from ..days import day_window, utc_dates
 from ..config import S3FramesCamera
-from ..errors import AuthError, CameraNotFound, MediaError, RemoteError, UsageError
+from ..errors import UsageError
 from ..files import (atomic_open, json_intact, read_json, safe_name,
                      write_bytes_if_changed, write_json_if_changed)
-from ..media import default_font, ffmpeg_version, jpeg_size, render_file
+from ..ffmpeg import default_font, ffmpeg_version, render_file
+from ..probe import jpeg_size
+from .s3_client import S3Client
 from ..tasks import verify_output
-from .unifi import day_window
 
 log = logging.getLogger("tlbuild.s3")
 GOOD, BAD = "ok", "bad"
 
 
-# --- S3 access -----------------------------------------------------------------------
-
-def s3_client(settings: S3FramesCamera) -> Any:
-    """A boto3 client with its standard retry mode and a pool sized for the workers."""
-    import boto3
-    from botocore.config import Config as BotoConfig
-    session = boto3.session.Session(profile_name=settings.profile,
-                                    region_name=settings.region)
-    if settings.tls_insecure:
-        log.warning("TLS verification is OFF for %s (tls_insecure): the connection "
-                    "can be intercepted", settings.endpoint_url or "S3")
-    return session.client(
-        "s3", endpoint_url=settings.endpoint_url, verify=not settings.tls_insecure,
-        config=BotoConfig(retries={"mode": "standard", "max_attempts": settings.retries},
-                          max_pool_connections=max(settings.workers, 10),
-                          connect_timeout=5, read_timeout=30))
-
-
-def s3_error(error: Exception, bucket: str) -> Exception:
-    """Map boto3's errors to tlbuild's (each with its exit code), without secrets."""
-    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                     NoCredentialsError)
-    if isinstance(error, NoCredentialsError):
-        return AuthError("no AWS credentials found: set AWS_ACCESS_KEY_ID and "
-                         "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role")
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                    "ExpiredToken", "InvalidToken", "403"):
-            return AuthError(f"access to S3 bucket {bucket!r} denied ({code}): check the "
-                             "credentials and that they may list and read the bucket")
-        if code in ("NoSuchBucket", "404") and "Key" not in str(error):
-            return CameraNotFound(f"S3 bucket {bucket!r} does not exist")
-        return RemoteError(f"S3 error {code or 'unknown'} on bucket {bucket!r}")
-    if isinstance(error, EndpointConnectionError):
-        return RemoteError(f"cannot reach the S3 endpoint for bucket {bucket!r}")
-    if isinstance(error, BotoCoreError):
-        return RemoteError(f"S3 failure on bucket {bucket!r}: {error.__class__.__name__}")
-    return error
-
-
-def list_keys(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
-    paginator = client.get_paginator("list_objects_v2")
-    objects = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            objects.append({"key": item["Key"], "etag": item["ETag"].strip('"'),
-                            "size": item["Size"]})
-    return objects
-
-
-def list_prefixes(client: Any, bucket: str, prefix: str = "") -> list[str]:
-    """The 'folders' directly under `prefix` (device serials, or dates of a device)."""
-    paginator = client.get_paginator("list_objects_v2")
-    found = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        found += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
-    return found
+def s3_client(settings: S3FramesCamera) -> S3Client:
+    return S3Client(settings.bucket, region=settings.region,
+                    endpoint_url=settings.endpoint_url, profile=settings.profile,
+                    tls_insecure=settings.tls_insecure, retries=settings.retries,
+                    pool=settings.workers)
 
 
 # --- pure logic ----------------------------------------------------------------------
-
-def key_dates(date: dt.date, zone: str) -> list[str]:
-    """Every key date the local day can be stored under: local, or UTC at either end."""
-    start, end = day_window(date, zone)
-    utc = dt.timezone.utc
-    return sorted({date.isoformat(),
-                   dt.datetime.fromtimestamp(start / 1000, utc).date().isoformat(),
-                   dt.datetime.fromtimestamp((end - 1) / 1000, utc).date().isoformat()})
-
 
 def group_objects(objects: list[dict[str, Any]], device: str) -> list[dict[str, Any]]:
     """Pair `<stem>.json` and `<stem>.jpg` objects into one frame each."""
@@ -169,7 +109,8 @@ class FrameStore:
         self._client = None
         self._lock = threading.Lock()
 
-    def client(self) -> Any:
+    def client(self) -> S3Client:
+        """One client for every frame (boto3's clients are thread-safe)."""
         with self._lock:
             if self._client is None:
                 self._client = s3_client(self.build.settings)
@@ -196,12 +137,7 @@ class FrameStore:
         return intact
 
     def get(self, key: str) -> bytes:
-        settings = self.build.settings
-        try:
-            response = self.client().get_object(Bucket=settings.bucket, Key=key)
-            return response["Body"].read()
-        except Exception as error:  # noqa: BLE001 - mapped to our own errors
-            raise s3_error(error, settings.bucket) from None
+        return self.client().read(key)
 
     def fetch(self, build: DayBuild, frame: dict[str, Any]) -> None:
         """Download and check one frame; a bad frame is recorded with its reason."""
@@ -272,16 +208,13 @@ def scan(build: DayBuild) -> None:
         return
     client = FrameStore(build).client()
     objects = []
-    for key_date in key_dates(build.date, settings.timezone):
-        try:
-            objects += list_keys(client, settings.bucket, f"{settings.device}/{key_date}/")
-        except Exception as error:  # noqa: BLE001
-            raise s3_error(error, settings.bucket) from None
+    for key_date in utc_dates(build.date, settings.timezone):
+        objects += client.keys(f"{settings.device}/{key_date}/")
     frames = group_objects(objects, settings.device)
     write_json_if_changed(build.layout.object_list, frames)
     build.claim()
     log.info("%s %s: %d objects, %d frames listed under %s", settings.name, build.date,
-             len(objects), len(frames), ", ".join(key_dates(build.date, settings.timezone)))
+             len(objects), len(frames), ", ".join(utc_dates(build.date, settings.timezone)))
 
 
 def write_index(build: DayBuild, store: FrameStore) -> None:

@@ -9,33 +9,25 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
-from zoneinfo import ZoneInfo
 
 from doit import create_after
 from doit.exceptions import TaskFailed
 
 from .. import __version__
 from ..build import DayBuild
+from ..days import day_window, local_time
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
 from ..config import SIMULATOR_HOST, SMART_AUDIO, EventFilter
 from ..errors import CameraNotFound, RemoteError, TlbuildError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
-from ..media import keyframe_interval
-from .unifi_client import EVENT_TYPES, ClipUnavailable, ProtectClient, session_key
+from ..probe import keyframe_interval
+from .unifi_client import EVENT_TYPES, ProtectClient, session_key
 
 log = logging.getLogger("tlbuild.unifi")
 MAX_EXPORT_MS = 3_600_000  # no export request longer than an hour (consoles time out)
 
 
 # --- pure logic ----------------------------------------------------------------------
-
-def day_window(date: dt.date, zone: str) -> tuple[int, int]:
-    """Local midnight to the next local midnight as epoch ms (23 or 25 h around DST)."""
-    tz = ZoneInfo(zone)
-    start = dt.datetime.combine(date, dt.time(), tzinfo=tz)
-    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-
 
 def resolve_camera(cameras: list[dict[str, Any]], wanted: str) -> dict[str, Any]:
     """Exact id first, then case-insensitive name; none or several is an error."""
@@ -321,12 +313,6 @@ def scan(build: DayBuild) -> TaskFailed | None:
     return None
 
 
-def local_time(epoch_ms: int | None, zone: str) -> str:
-    if epoch_ms is None:
-        return "unknown"
-    return f"{dt.datetime.fromtimestamp(epoch_ms / 1000, ZoneInfo(zone)):%Y-%m-%d %H:%M}"
-
-
 def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
     """Download one clip. A clip the NVR cannot give is marked failed and the day goes
     on; anything else (authentication, a full disk) stops the run."""
@@ -339,7 +325,7 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
         info = build.client().export(build.camera_id(), entry["start_ms"],
                                      entry["end_ms"], build.settings.channel, path,
                                      build.count_bytes)
-    except (ClipUnavailable, RemoteError) as error:
+    except RemoteError as error:  # the console cannot give it (404, retries spent)
         build.index.update(key, status=FAILED, error=str(error))
         with build.outcome.lock:
             build.outcome.failed_clips += 1

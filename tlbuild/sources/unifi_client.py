@@ -20,11 +20,8 @@ import requests
 
 from ..config import Secret
 from ..errors import AuthError, MediaError, RemoteError
-from ..files import commit_partial, partial_path
-from ..http import (CONNECT_SECONDS, Retryable, RetryPolicy, check_retryable_status,
-                    make_session, read_json, stop_requested, tls_rejected_message,
-                    with_retries)
-from ..media import VideoInfo, probe
+from ..http import HttpClient, Retryable, stop_requested, with_retries
+from ..probe import VideoInfo, probe
 from ..slots import HostSlots
 
 log = logging.getLogger("tlbuild.unifi")
@@ -36,10 +33,6 @@ MAX_EVENT_REQUESTS = 1000   # a busy 430-event day needs about 15
 MAX_EVENTS = 100_000        # a console that never stops sending events is an error
 MIN_WINDOW_MS = 1000        # a window this short that is still full cannot be split
 LOGIN_LOCKOUT_MINUTES = 15  # how long consoles are known to refuse logins after 429
-# connect, read: consoles may prepare a long export before its first byte; a stop
-# request does not wait for it (http.abort_connections)
-TIMEOUT = (CONNECT_SECONDS, 120)
-CHUNK = 1 << 20
 
 
 # Sessions a batch handed to this shard process: "<host>|<user>" -> session state.
@@ -67,23 +60,21 @@ def shared_session(client: "ProtectClient") -> dict[str, Any] | None:
     return _shared_sessions.get(session_key(client.host, client.username))
 
 
-class ClipUnavailable(Exception):
-    """The NVR has no such footage (404 or another non-retryable answer)."""
-
-
 NO_RECORDING = "no recording"
 
 
-class ProtectClient:
+class ProtectClient(HttpClient):
     def __init__(self, host: str, username: str, password: Secret, *,
                  tls_insecure: bool = False, direct_api: bool = False,
                  retries: int = 3, pool_size: int = 2, export_slots: int = 2):
-        self.host = host.rstrip("/")
-        self.api = self.host + ("/api/" if direct_api else "/proxy/protect/api/")
+        # consoles may prepare a long export before its first byte: 120 s between
+        # bytes (a stop request does not wait for it)
+        super().__init__(host, tls_insecure=tls_insecure, retries=retries,
+                         pool_size=pool_size, read_timeout=120)
+        self.host = self.base
+        self.api = "/api/" if direct_api else "/proxy/protect/api/"
         self.username = username
         self._password = password
-        self.policy = RetryPolicy(attempts=retries)
-        self.session = make_session(tls_insecure, pool_size + 2, self.host)
         # exports in flight per console, across every tlbuild process: parallel
         # export campaigns have rebooted consoles
         self.export_slots = HostSlots(f"unifi-export:{self.host}", export_slots)
@@ -102,7 +93,7 @@ class ProtectClient:
                 "rememberMe": False, "token": ""}
 
         def attempt() -> requests.Response:
-            response = self._send("POST", self.host + "/api/auth/login", json=body)
+            response = self.send("POST", self.host + "/api/auth/login", json=body)
             if response.status_code in (401, 403):
                 raise AuthError(f"authentication failed for user {self.username!r} at "
                                 f"{self.host}: check the username and password")
@@ -154,27 +145,21 @@ class ProtectClient:
         if token:
             self._csrf = token
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"X-CSRF-Token": self._csrf} if self._csrf else {}
-        try:
-            # verify per request: REQUESTS_CA_BUNDLE would override session.verify
-            return self.session.request(method, url, headers=headers, timeout=TIMEOUT,
-                                        verify=self.session.verify, **kwargs)
-        except requests.exceptions.SSLError:
-            raise RemoteError(tls_rejected_message(self.host)) from None
+        return self.send(method, self.host + self.api + path, headers=headers, **kwargs)
 
-    def request(self, path: str, params: Any = None, stream: bool = False
-                ) -> requests.Response:
-        """GET an API path. A 401 on a session that has worked means the console
-        dropped it: log in again once and repeat once. A session dropped again before
-        it ever worked stops the run: a console that drops every session would
-        otherwise get a login per request."""
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """An API request with the session. A 401 on a session that has worked means
+        the console dropped it: log in again once and repeat once. A session dropped
+        again before it ever worked stops the run: a console that drops every session
+        would otherwise get a login per request."""
         if self._generation == 0:
             with self._login_lock:
                 if self._generation == 0:
                     self.login()
         generation = self._generation
-        response = self._send("GET", self.api + path, params=params, stream=stream)
+        response = self._api(method, path, **kwargs)
         if response.status_code == 401:
             response.close()
             with self._login_lock:
@@ -185,17 +170,13 @@ class ProtectClient:
                     self._rejected = True
             if self._rejected:
                 raise self._dropped()
-            response = self._send("GET", self.api + path, params=params, stream=stream)
+            response = self._api(method, path, **kwargs)
             if response.status_code == 401:
                 response.close()
                 self._rejected = True
                 raise self._dropped()
-        if response.status_code != 401 and self._generation == generation:
+        if self._generation == generation:
             self._proven = True
-        if response.status_code == 403:
-            response.close()
-            raise AuthError(f"{self.host} denied access to {path}: the account lacks "
-                            "permission to view Protect")
         self._update_csrf(response)
         return response
 
@@ -204,16 +185,19 @@ class ProtectClient:
                          "login: check the account's permissions (no further login is "
                          "tried)")
 
-    def get_json(self, path: str, params: Any = None) -> Any:
-        def attempt() -> Any:
-            with self.request(path, params, stream=True) as response:
-                check_retryable_status(response, path)
-                if response.status_code != 200:
-                    raise RemoteError(f"{self.host} answered HTTP "
-                                      f"{response.status_code} for {path}")
-                return read_json(response, path)
+    def auth_error(self, response: requests.Response, what: str) -> AuthError:
+        return AuthError(f"{self.host} denied access to {what}: the account lacks "
+                         "permission to view Protect")
 
-        return with_retries(attempt, self.policy, f"{path} from {self.host}")
+    def unavailable_reason(self, response: requests.Response, what: str) -> str:
+        """A 404 with `{"error": 502}` is a time range without recording (measured)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("error") in (502, "502"):
+            return NO_RECORDING
+        return "HTTP 404: the console has no such footage"
 
     # --- API -------------------------------------------------------------------
 
@@ -270,57 +254,33 @@ class ProtectClient:
 
     def export(self, camera_id: str, start_ms: int, end_ms: int, channel: int,
                final: Path, on_bytes: Callable[[int], None] | None = None) -> VideoInfo:
-        """Download an export into `final` atomically; return what the probe found.
-
-        Each attempt streams to `<final>.partial`, then checks the status, the MP4
-        signature, the Content-Length and that the whole file reads as video. Raises
-        ClipUnavailable for a 404, RemoteError when retries run out.
-        """
-        params = {"camera": camera_id, "start": start_ms, "end": end_ms,
-                  "channel": channel}
-        partial = partial_path(final)
-
-        def attempt() -> VideoInfo:
-            try:
-                with self.export_slots.hold():
-                    return self._export_once(params, partial, final, on_bytes)
-            finally:
-                partial.unlink(missing_ok=True)
-
-        return with_retries(attempt, self.policy, f"export {final.name}")
-
-    def _export_once(self, params: dict[str, Any], partial: Path, final: Path,
-                     on_bytes: Callable[[int], None] | None) -> VideoInfo:
-        with self.request("video/export", params, stream=True) as response:
-            if response.status_code == 404:
-                raise ClipUnavailable(_not_found_reason(response))
-            check_retryable_status(response, "export")
-            if response.status_code != 200:
-                raise ClipUnavailable(f"HTTP {response.status_code}")
-            if "html" in response.headers.get("Content-Type", "").lower():
-                raise Retryable("export answered with an HTML page, not video")
-            expected = response.headers.get("Content-Length")
-            written = 0
-            with open(partial, "wb") as handle:
-                for chunk in response.iter_content(CHUNK):
-                    if stop_requested.is_set():
-                        raise KeyboardInterrupt
-                    if written == 0 and len(chunk) >= 8 and chunk[4:8] != b"ftyp":
-                        raise Retryable("export body is not an MP4 (no ftyp box)")
-                    handle.write(chunk)
-                    written += len(chunk)
-                    if on_bytes:
-                        on_bytes(len(chunk))
-        if expected is not None and expected.isdigit() and written != int(expected):
-            raise Retryable(f"export truncated: {written} of {expected} bytes")
-        if written < 8:
-            raise Retryable("export body is empty")
-        try:
-            info = probe(partial)
-        except MediaError as exc:
-            raise Retryable(f"export is not valid video: {exc}") from None
-        commit_partial(partial, final)
+        """Download an export into `final`; return what the probe found. Checked: an
+        MP4 (not the console's HTML page), as long as Content-Length says, every packet
+        readable as video. Each attempt holds one of the console's export slots.
+        Raises Unavailable for a 404, RemoteError when retries run out."""
+        _, info = self.download(
+            "video/export", final, what="export",
+            params={"camera": camera_id, "start": start_ms, "end": end_ms,
+                    "channel": channel},
+            signature=mp4_signature, validate=probe_video,
+            on_bytes=(lambda size, total: on_bytes(size)) if on_bytes else None,
+            hold=self.export_slots.hold)
         return info
+
+
+def mp4_signature(head: bytes) -> str | None:
+    if head.lstrip()[:1] == b"<":
+        return "the answer is an HTML page, not video"
+    if len(head) >= 8 and head[4:8] != b"ftyp":
+        return "the answer is not an MP4 (no ftyp box)"
+    return None
+
+
+def probe_video(path: Path) -> VideoInfo:
+    try:
+        return probe(path)
+    except MediaError as exc:
+        raise Retryable(f"export is not valid video: {exc}") from None
 
 
 def login_limit_message(host: str) -> str:
@@ -329,17 +289,6 @@ def login_limit_message(host: str) -> str:
             f"(AUTHENTICATION_FAILED_LIMIT_REACHED). tlbuild never retries a login; "
             f"wait at least {LOGIN_LOCKOUT_MINUTES} minutes (retry after "
             f"{retry:%H:%M}) and check that no other tool logs in repeatedly")
-
-
-def _not_found_reason(response: requests.Response) -> str:
-    """A 404 with `{"error": 502}` is a time range without recording (measured)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("error") in (502, "502"):
-        return NO_RECORDING
-    return "HTTP 404: the console has no such footage"
 
 
 def _valid_event(event: Any) -> bool:

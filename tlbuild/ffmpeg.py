@@ -1,9 +1,11 @@
-"""ffmpeg discovery, probing, command templates and running ffmpeg with progress.
+"""Finding, checking and running ffmpeg; every command it runs is a template.
 
 Only ffmpeg is required: pip's `imageio-ffmpeg` ships one when none is on PATH, and
 probing goes through ffmpeg itself (that package has no ffprobe). Supported: ffmpeg
 5.1 or newer with libx264 (5.1 brought `-fps_mode`, which every render uses so that
-no build's own frame-rate conversion decides the frame count).
+no build's own frame-rate conversion decides the frame count). Each command is a
+Jinja template in `templates/` rendered to an argv list (one argument per line),
+never a shell string.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import jinja2
 
 from .errors import MediaError, StorageError, UsageError
+from .files import atomic_open, commit_partial, partial_path
 from .http import stop_requested
-from .runtime import release, run_captured, spawn
+from .runtime import release, spawn
 
-log = logging.getLogger("tlbuild.media")
+log = logging.getLogger("tlbuild.ffmpeg")
 
 
 @functools.cache
@@ -58,9 +60,9 @@ class UnsupportedFfmpeg(UsageError):
     """The ffmpeg found cannot make tlbuild's videos (found before any request)."""
 
 
-def _run_ffmpeg_info(*args: str) -> str:
+def _run_ffmpeg_info(what: str) -> str:
     try:
-        result = subprocess.run([ffmpeg_exe(), "-hide_banner", *args],
+        result = subprocess.run(render_argv("ffmpeg_info.j2", what=what),
                                 capture_output=True, text=True, check=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:
         raise UnsupportedFfmpeg(f"cannot run ffmpeg ({ffmpeg_exe()}): {exc}; choose "
@@ -94,16 +96,15 @@ def ffmpeg_facts() -> dict[str, Any]:
     if key and isinstance(known.get(key), dict):
         return known[key]
     facts = {
-        "version": _run_ffmpeg_info("-version").splitlines()[0].split(" Copyright")[0]
+        "version": _run_ffmpeg_info("version").splitlines()[0].split(" Copyright")[0]
                    .strip(),
-        "libx264": bool(re.search(r"^\s*V\S*\s+libx264\s", _run_ffmpeg_info("-encoders"),
+        "libx264": bool(re.search(r"^\s*V\S*\s+libx264\s", _run_ffmpeg_info("encoders"),
                                   re.M)),
         "filters": sorted(set(re.findall(r"^\s*[TSC.|]+\s+(\w+)\s",
-                                         _run_ffmpeg_info("-filters"), re.M))),
+                                         _run_ffmpeg_info("filters"), re.M))),
     }
     if key:
         try:
-            from .files import atomic_open
             kept = dict(list(known.items())[-7:])  # a few builds, not every one ever
             with atomic_open(cache, "w") as handle:
                 json.dump({**kept, key: facts}, handle)
@@ -149,91 +150,6 @@ def require_filter(name: str, setting: str) -> None:
                                 f"{ffmpeg_exe()} ({ffmpeg_version()}) was built "
                                 f"without: point TLBUILD_FFMPEG at another ffmpeg "
                                 f"(Debian's has it) or turn {setting} off")
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    duration: float
-    width: int
-    height: int
-    fps: float
-    codec: str
-    frames: int
-
-
-_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
-_VIDEO = re.compile(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
-_FPS = re.compile(r"([\d.]+) fps")
-_FRAME = re.compile(r"^frame=(\d+)", re.M)
-
-
-def probe(path: Path) -> VideoInfo:
-    """Read every packet of the first video stream; any corruption is an error.
-
-    Packets are counted from `-f framecrc` (a line each): `-progress` reports no
-    frame count for a stream copy on some builds (7.0). Raises MediaError for
-    anything that is not a complete, readable video.
-    """
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-xerror", "-i", str(path),
-               "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
-    try:
-        result = run_captured(command, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"{path.name}: probing timed out") from None
-    err = result.stderr
-    duration, video = _DURATION.search(err), _VIDEO.search(err)
-    if result.returncode != 0 or not duration or not video:
-        reason = _last_error_line(err) or "not a readable video"
-        raise MediaError(f"{path.name}: invalid video ({reason})")
-    hours, minutes, seconds = duration.groups()
-    fps = _FPS.search(err[video.start():])
-    return VideoInfo(
-        duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
-        width=int(video.group(2)), height=int(video.group(3)),
-        fps=float(fps.group(1)) if fps else 0.0, codec=video.group(1),
-        frames=result.stdout.count("\n0,"))
-
-
-@dataclass(frozen=True)
-class Decoded:
-    frames: int
-    errors: list[str]
-
-
-def decode(path: Path) -> Decoded:
-    """Decode every frame of the first video stream: the frames that really play,
-    and every error ffmpeg reports on the way (a damaged file has some)."""
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
-               "-map", "0:v:0", "-f", "null", "-progress", "pipe:1", "-nostats", "-"]
-    try:
-        result = run_captured(command, timeout=3600)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"{path.name}: decoding timed out") from None
-    frames = _FRAME.findall(result.stdout)
-    errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    if result.returncode != 0 and not errors:
-        errors = [f"ffmpeg exit {result.returncode}"]
-    return Decoded(int(frames[-1]) if frames else 0, errors)
-
-
-def keyframe_interval(path: Path, duration: float) -> float:
-    """Seconds between keyframes: decode keyframes only (cheap) and count them."""
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-skip_frame", "nokey", "-i",
-               str(path), "-map", "0:v:0", "-f", "null", "-progress", "pipe:1",
-               "-nostats", "-"]
-    try:
-        result = run_captured(command, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"{path.name}: probing timed out") from None
-    frames = _FRAME.findall(result.stdout)
-    keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
-    return round(duration / keyframes, 3) if keyframes else duration
-
-
-def _last_error_line(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines()
-             if line.strip() and not line.startswith((" ", "Input", "Output", "Stream"))]
-    return lines[-1][:200] if lines else ""
 
 
 # --- command templates -------------------------------------------------------------
@@ -341,27 +257,6 @@ class _Progress:
             self.bar.close()
 
 
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's SOF header, or None if it is not a JPEG."""
-    if len(data) < 4 or data[:3] != b"\xff\xd8\xff":
-        return None
-    offset = 2
-    while offset + 9 < len(data):
-        if data[offset] != 0xFF:
-            return None
-        marker = data[offset + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            offset += 2
-            continue
-        length = int.from_bytes(data[offset + 2:offset + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height = int.from_bytes(data[offset + 5:offset + 7], "big")
-            width = int.from_bytes(data[offset + 7:offset + 9], "big")
-            return (width, height) if width and height else None
-        offset += 2 + length
-    return None
-
-
 def default_font() -> str | None:
     """A TrueType font for burned-in text; None lets ffmpeg ask fontconfig."""
     for candidate in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -376,7 +271,6 @@ def default_font() -> str | None:
 def render_file(template: str, output: Path, expected_secs: float, **values: Any) -> None:
     """Render a command template into `output`, atomically: ffmpeg writes
     `<output>.partial`, which is renamed only when ffmpeg succeeded."""
-    from .files import commit_partial, partial_path
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(output)
     argv = render_argv(template, output=partial, **values)

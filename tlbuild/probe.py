@@ -1,0 +1,120 @@
+"""What a media file holds: video facts, a full decode, keyframe spacing, JPEG sizes.
+
+Read through ffmpeg itself (templates probe.j2, decode.j2, keyframes.j2): pip's
+imageio-ffmpeg has no ffprobe.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MediaError
+from .ffmpeg import render_argv
+from .runtime import run_captured
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    width: int
+    height: int
+    fps: float
+    codec: str
+    frames: int
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"([\d.]+) fps")
+_FRAME = re.compile(r"^frame=(\d+)", re.M)
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read every packet of the first video stream; any corruption is an error.
+
+    Packets are counted from `-f framecrc` (a line each): `-progress` reports no
+    frame count for a stream copy on some builds (7.0). Raises MediaError for
+    anything that is not a complete, readable video.
+    """
+    command = render_argv("probe.j2", path=path)
+    try:
+        result = run_captured(command, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: probing timed out") from None
+    err = result.stderr
+    duration, video = _DURATION.search(err), _VIDEO.search(err)
+    if result.returncode != 0 or not duration or not video:
+        reason = _last_error_line(err) or "not a readable video"
+        raise MediaError(f"{path.name}: invalid video ({reason})")
+    hours, minutes, seconds = duration.groups()
+    fps = _FPS.search(err[video.start():])
+    return VideoInfo(
+        duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        width=int(video.group(2)), height=int(video.group(3)),
+        fps=float(fps.group(1)) if fps else 0.0, codec=video.group(1),
+        frames=result.stdout.count("\n0,"))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    frames: int
+    errors: list[str]
+
+
+def decode(path: Path) -> Decoded:
+    """Decode every frame of the first video stream: the frames that really play,
+    and every error ffmpeg reports on the way (a damaged file has some)."""
+    command = render_argv("decode.j2", path=path)
+    try:
+        result = run_captured(command, timeout=3600)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: decoding timed out") from None
+    frames = _FRAME.findall(result.stdout)
+    errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    if result.returncode != 0 and not errors:
+        errors = [f"ffmpeg exit {result.returncode}"]
+    return Decoded(int(frames[-1]) if frames else 0, errors)
+
+
+def keyframe_interval(path: Path, duration: float) -> float:
+    """Seconds between keyframes: decode keyframes only (cheap) and count them."""
+    command = render_argv("keyframes.j2", path=path)
+    try:
+        result = run_captured(command, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: probing timed out") from None
+    frames = _FRAME.findall(result.stdout)
+    keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
+    return round(duration / keyframes, 3) if keyframes else duration
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines()
+             if line.strip() and not line.startswith((" ", "Input", "Output", "Stream"))]
+    return lines[-1][:200] if lines else ""
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's SOF header, or None if it is not a JPEG."""
+    if len(data) < 4 or data[:3] != b"\xff\xd8\xff":
+        return None
+    offset = 2
+    while offset + 9 < len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            offset += 2
+            continue
+        length = int.from_bytes(data[offset + 2:offset + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[offset + 5:offset + 7], "big")
+            width = int.from_bytes(data[offset + 7:offset + 9], "big")
+            return (width, height) if width and height else None
+        offset += 2 + length
+    return None
+
+
