@@ -46,7 +46,7 @@ class Discard(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         remaining = int(self.headers.get("Content-Length") or 0)
         while remaining:
             remaining -= len(self.rfile.read(min(remaining, 1 << 20)))

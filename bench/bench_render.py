@@ -21,6 +21,7 @@ ratio to it.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -31,14 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from tlbuild.days import day_window
 from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.probe import probe
 from tlbuild.sim.clips import ClipSpec, make_clip
 from tlbuild.sim.events import event, event_id
 from tlbuild.sim.unifi import SimulatedNvr
-from tlbuild.days import day_window
-
-import datetime as dt
 
 USER, PASSWORD, CAMERA, DATE = "bench", "bench-password", "Demo Driveway", "2024-01-15"
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from tlbuild.cli import main
 from tlbuild.ffmpeg import forget_ffmpeg
@@ -86,6 +87,30 @@ def env(monkeypatch, clip_cache):
     monkeypatch.setenv("TLBUILD_SIM_CACHE", str(clip_cache))
     for name in ("UPVS_HOST", "UPVS_USERNAME", "TLBUILD_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+
+
+def unifi_camera(nvr, camera: str = CAMERA, **keys) -> dict:
+    """A config table for a camera of a simulated console, with tiny, fast renders."""
+    return {"source": "unifi", "host": nvr.url, "username": USER,
+            "password_env": "UPVS_PASSWORD", "camera": camera, "target": 10, "fps": 5,
+            "preset": "ultrafast", **keys}
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a config file: `cameras` and `sinks` map names to their tables (dicts),
+    `out` is <folder>/out (folder: tmp_path by default). Returns its path."""
+    def write(cameras: dict, sinks: dict | None = None, folder: Path | None = None,
+              name: str = "tlbuild.toml") -> Path:
+        folder = folder or tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        document = {"out": str(folder / "out"), "cameras": cameras}
+        if sinks:
+            document["publish"] = sinks
+        path = folder / name
+        path.write_text(tomli_w.dumps(document), encoding="utf-8")
+        return path
+    return write
 
 
 class Day:

@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli_subprocess
 
 from tlbuild.cli import main
 from tlbuild.probe import probe
 from tlbuild.sim.axis import ArchiveSpec, SimulatedAxis
-
-from conftest import run_cli_subprocess
 
 UTC = dt.timezone.utc
 DATE = "2024-01-15"
@@ -48,20 +47,11 @@ def camera(request, clip_cache):
         sim.stop()
 
 
-def config(tmp_path: Path, cam: SimulatedAxis, monkeypatch, extra: str = "") -> Path:
+def config(write_config, cam: SimulatedAxis, monkeypatch, **keys) -> Path:
     monkeypatch.setenv("AXIS_PW", PASSWORD)
-    path = tmp_path / "axis.toml"
-    path.write_text(f"""
-out = "{tmp_path / 'out'}"
-[cameras.front]
-source = "axis-timelapse2"
-host = "{cam.host}"
-username = "root"
-password_env = "AXIS_PW"
-preset = "ultrafast"
-{extra}
-""")
-    return path
+    return write_config({"front": {"source": "axis-timelapse2", "host": cam.host,
+                                   "username": "root", "password_env": "AXIS_PW",
+                                   "preset": "ultrafast", **keys}})
 
 
 def build(cfg: Path, *args: str) -> int:
@@ -77,11 +67,11 @@ def output(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("app", ["timelapse2", "timelapse3", "timelapseme"])
-def test_each_app_variant_end_to_end(camera, app, tmp_path, monkeypatch):
+def test_each_app_variant_end_to_end(write_config, camera, app, tmp_path, monkeypatch):
     cam = camera(app, [daily(), ArchiveSpec(
         "Front_2024_01_14_0000.avi", "p1", dt.datetime(2024, 1, 14, tzinfo=UTC),
         dt.datetime(2024, 1, 14, 23, tzinfo=UTC), 24)])
-    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert build(config(write_config, cam, monkeypatch)) == 0
     root = day_root(tmp_path)
     assert json.loads((root / "metadata/camera.json").read_text())["app"] == app
     index = json.loads((root / "manifests/archive_index.json").read_text())
@@ -94,16 +84,16 @@ def test_each_app_variant_end_to_end(camera, app, tmp_path, monkeypatch):
     assert cam.state.requests_to("timelapse2/export") == 0
     exports = cam.state.requests_to("timelapse2/download") + \
         cam.state.requests_to("timelapseme/archives")
-    assert build(config(tmp_path, cam, monkeypatch)) == 0  # a rerun downloads nothing
+    assert build(config(write_config, cam, monkeypatch)) == 0  # a rerun downloads nothing
     assert cam.state.requests_to("timelapse2/download", 200) + cam.state.requests_to(
         "timelapseme/archives", 200) <= exports
 
 
 @pytest.mark.parametrize("app", ["timelapse2", "timelapse3"])
-def test_multi_day_archive_is_cut_to_the_day(camera, app, tmp_path, monkeypatch,
+def test_multi_day_archive_is_cut_to_the_day(write_config, camera, app, tmp_path, monkeypatch,
                                              ffmpeg_build):
     cam = camera(app, [weekly()])
-    assert build(config(tmp_path, cam, monkeypatch, "fps = 12")) == 0
+    assert build(config(write_config, cam, monkeypatch, fps=12)) == 0
     video = probe(output(tmp_path))
     assert video.frames == 24 and abs(video.fps - 12) < 0.01  # output fps configurable
     assert abs(video.duration - 2.0) < 1 / 12
@@ -111,26 +101,26 @@ def test_multi_day_archive_is_cut_to_the_day(camera, app, tmp_path, monkeypatch,
     assert verified["ok"] and verified["expected_frames"] == 24
 
 
-def test_timelapseme_cut_uses_the_real_frame_times(camera, tmp_path, monkeypatch):
+def test_timelapseme_cut_uses_the_real_frame_times(write_config, camera, tmp_path, monkeypatch):
     spec = weekly("week.avi")
     cam = camera("timelapseme", [spec])
-    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert build(config(write_config, cam, monkeypatch)) == 0
     start = dt.datetime(2024, 1, 15, tzinfo=UTC)
     expected = sum(start <= t.replace(microsecond=0) < start + dt.timedelta(days=1)
                    for t in spec.frame_times())
     assert probe(output(tmp_path)).frames == expected
 
 
-def test_local_time_zone_day(camera, tmp_path, monkeypatch):
+def test_local_time_zone_day(write_config, camera, tmp_path, monkeypatch):
     cam = camera("timelapse3", [weekly()])
-    assert build(config(tmp_path, cam, monkeypatch, 'timezone = "Asia/Tokyo"')) == 0
+    assert build(config(write_config, cam, monkeypatch, timezone="Asia/Tokyo")) == 0
     # Tokyo's Jan 15 is 2024-01-14T15:00Z .. 2024-01-15T15:00Z: still 24 hourly frames
     assert probe(output(tmp_path)).frames == 24
 
 
-def test_wrong_credentials(camera, tmp_path, monkeypatch, capsys):
+def test_wrong_credentials(write_config, camera, tmp_path, monkeypatch, capsys):
     cam = camera("timelapse2", [daily()])
-    cfg = config(tmp_path, cam, monkeypatch)
+    cfg = config(write_config, cam, monkeypatch)
     monkeypatch.setenv("AXIS_PW", "wrong")
     assert build(cfg) == 3
     assert "rejected the credentials" in capsys.readouterr().err
@@ -138,9 +128,9 @@ def test_wrong_credentials(camera, tmp_path, monkeypatch, capsys):
                  "--outdir", str(tmp_path / "dl")]) == 2
 
 
-def test_size_mismatch_triggers_a_new_download(camera, tmp_path, monkeypatch):
+def test_size_mismatch_triggers_a_new_download(write_config, camera, tmp_path, monkeypatch):
     cam = camera("timelapse2", [daily()])
-    cfg = config(tmp_path, cam, monkeypatch)
+    cfg = config(write_config, cam, monkeypatch)
     assert build(cfg) == 0
     [archive] = (day_root(tmp_path) / "archives").iterdir()
     whole = archive.read_bytes()
@@ -151,14 +141,14 @@ def test_size_mismatch_triggers_a_new_download(camera, tmp_path, monkeypatch):
     assert archive.read_bytes() == whole
 
 
-def test_hostile_archive_names_stay_inside(camera, tmp_path, monkeypatch):
+def test_hostile_archive_names_stay_inside(write_config, camera, tmp_path, monkeypatch):
     def hour(name: str, at: int) -> ArchiveSpec:
         return ArchiveSpec(name, "p1", dt.datetime(2024, 1, 15, at, tzinfo=UTC),
                            dt.datetime(2024, 1, 15, at, 50, tzinfo=UTC), 5)
     long_name = "\U0001F600" * 70 + ".avi"  # 284 bytes: over the file name limit
     cam = camera("timelapse2", [daily("../../../escape.avi"), hour("a/b\\c.avi", 12),
                                 hour(long_name, 14), hour("line\nbreak.avi", 16)])
-    assert build(config(tmp_path, cam, monkeypatch, 'profile = "p1"')) == 0
+    assert build(config(write_config, cam, monkeypatch, profile="p1")) == 0
     root = day_root(tmp_path)
     assert probe(output(tmp_path)).frames == 48 + 15
     assert all(len(p.name.encode()) <= 255 for p in tmp_path.rglob("*"))
@@ -170,17 +160,17 @@ def test_hostile_archive_names_stay_inside(camera, tmp_path, monkeypatch):
                  PASSWORD, "--outdir", str(downloads), "--no-progress"]) == 0
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all((tmp_path / "out") in p.parents or downloads in p.parents
-               or p.name == "axis.toml" for p in written)
+               or p.name == "tlbuild.toml" for p in written)
     assert len(list(downloads.iterdir())) == 4
     assert not (tmp_path.parent / "escape.avi").exists()
 
 
-def test_a_damaged_segment_is_made_again(camera, tmp_path, monkeypatch):
+def test_a_damaged_segment_is_made_again(write_config, camera, tmp_path, monkeypatch):
     cam = camera("timelapse3", [daily(frames=24)])
-    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert build(config(write_config, cam, monkeypatch)) == 0
     segment = next((day_root(tmp_path) / "segments").glob("*.mp4"))
     segment.write_bytes(segment.read_bytes()[:200])  # "moov atom not found"
-    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert build(config(write_config, cam, monkeypatch)) == 0
     assert probe(segment).frames == 24 and probe(output(tmp_path)).frames == 24
 
 
@@ -211,10 +201,11 @@ def test_5xx_is_retried_and_4xx_is_not(camera, tmp_path, capsys):
     assert cam.state.requests_to("timelapse2/download", 404) == 1  # never retried
 
 
-def test_cut_connection_is_retried_and_leaves_no_partial(camera, tmp_path, monkeypatch):
+def test_cut_connection_is_retried_and_leaves_no_partial(write_config, camera, tmp_path,
+                                                         monkeypatch):
     cam = camera("timelapse2", [daily()])
     cam.fault("download", "cut", times=1)
-    assert build(config(tmp_path, cam, monkeypatch)) == 0
+    assert build(config(write_config, cam, monkeypatch)) == 0
     assert not list(tmp_path.rglob("*.partial"))
     assert probe(output(tmp_path)).frames == 48
 

@@ -11,35 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, run_cli_subprocess, unifi_camera
 
 from tlbuild.batch import Shard, all_shards, select_shards, shard_position
 from tlbuild.cli import main
 from tlbuild.errors import UsageError
 
-from conftest import REPO, USER, run_cli_subprocess
-
 DATES = ["2024-01-15", "2024-01-16", "2024-01-17"]
 
 
-def batch_config(tmp_path: Path, nvr, broken: bool = False) -> Path:
+def batch_cameras(nvr, broken: bool = False) -> dict:
+    """Three config cameras of one simulated console (and one it does not have)."""
     cameras = {"drive": "Demo Driveway", "garden": "Demo Garden", "yard": "Back Yard"}
     if broken:
         cameras["ghost"] = "No Such Camera"
-    tables = "".join(f"""
-[cameras.{key}]
-source = "unifi"
-host = "{nvr.url}"
-username = "{USER}"
-password_env = "UPVS_PASSWORD"
-camera = "{name}"
-target = 5
-fps = 5
-preset = "ultrafast"
-workers = 2
-""" for key, name in cameras.items())
-    config = tmp_path / "batch.toml"
-    config.write_text(f'out = "{tmp_path / "out"}"\n{tables}')
-    return config
+    return {key: unifi_camera(nvr, name, target=5, workers=2)
+            for key, name in cameras.items()}
 
 
 def timelapses(tmp_path: Path) -> dict[str, int]:
@@ -47,8 +34,8 @@ def timelapses(tmp_path: Path) -> dict[str, int]:
             for p in (tmp_path / "out").rglob("timelapse/*.mp4")}
 
 
-def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(nvr, tmp_path, capsys):
-    config = batch_config(tmp_path, nvr)
+def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, nvr, tmp_path, capsys):
+    config = write_config(batch_cameras(nvr))
     args = ["batch", "--config", str(config), "--camera", "all", "--from", DATES[0],
             "--to", DATES[-1], "-j", "3"]
     assert main(args) == 0
@@ -72,8 +59,8 @@ def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(nvr, tmp_path, capsys):
     assert sum(" built " in line for line in lines) == 9
 
 
-def test_failing_shard_does_not_stop_the_others(nvr, tmp_path, capsys):
-    config = batch_config(tmp_path, nvr, broken=True)
+def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, capsys):
+    config = write_config(batch_cameras(nvr, broken=True))
     code = main(["batch", "--config", str(config), "--camera", "ghost,drive", "--from",
                  DATES[0], "--to", DATES[1]])
     out = capsys.readouterr().out
@@ -86,8 +73,8 @@ def test_failing_shard_does_not_stop_the_others(nvr, tmp_path, capsys):
     assert "failed" in status and "No Such Camera" in status
 
 
-def test_doit_batch_variables_run_shards_in_parallel(nvr, tmp_path):
-    config = batch_config(tmp_path, nvr)
+def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path):
+    config = write_config(batch_cameras(nvr))
     result = subprocess.run(
         [sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), "-n", "2", "-P",
          "thread", "camera=drive,yard", f"date={DATES[0]}..{DATES[1]}",
@@ -97,11 +84,11 @@ def test_doit_batch_variables_run_shards_in_parallel(nvr, tmp_path):
     assert len(timelapses(tmp_path)) == 4
 
 
-def test_sigterm_mid_batch_keeps_finished_work_and_the_rerun_completes(make_nvr,
+def test_sigterm_mid_batch_keeps_finished_work_and_the_rerun_completes(write_config, make_nvr,
                                                                         tmp_path):
     sim = make_nvr(events_per_day=8)
     sim.fault("export", "slow", times=1000, delay=0.3)
-    config = batch_config(tmp_path, sim)
+    config = write_config(batch_cameras(sim))
     args = ["batch", "--config", str(config), "--from", DATES[0], "--to", DATES[-1],
             "-j", "2"]
     process = run_cli_subprocess(args)
@@ -128,8 +115,8 @@ def test_sigterm_mid_batch_keeps_finished_work_and_the_rerun_completes(make_nvr,
     assert all(path.stat().st_ino == inode for path, inode in kept.items())
 
 
-def test_shard_selection_is_a_partition(nvr, tmp_path, capsys):
-    config = batch_config(tmp_path, nvr)
+def test_shard_selection_is_a_partition(write_config, nvr, tmp_path, capsys):
+    config = write_config(batch_cameras(nvr))
     base = ["batch", "--config", str(config), "--from", "2024-01-01", "--to",
             "2024-01-10", "--dry-run"]
     assert main(base) == 0

@@ -10,28 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CAMERA, REPO, USER, Day, run_cli_subprocess, unifi_camera
 
 from tlbuild.probe import probe
-
-from conftest import CAMERA, REPO, USER, Day, run_cli_subprocess
-
-
-def write_config(tmp_path: Path, nvr, extra: str = "", camera: str = CAMERA) -> Path:
-    config = tmp_path / "tlbuild.toml"
-    config.write_text(f"""
-out = "{tmp_path / 'out'}"
-[cameras.yard]
-source = "unifi"
-host = "{nvr.url}"
-username = "{USER}"
-password_env = "UPVS_PASSWORD"
-camera = "{camera}"
-target = 10
-fps = 5
-preset = "ultrafast"
-{extra}
-""")
-    return config
 
 
 def doit(*args: str, config: Path) -> subprocess.CompletedProcess:
@@ -40,8 +21,8 @@ def doit(*args: str, config: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_doit_build_list_info_partial_rebuild_and_clean(nvr, tmp_path):
-    config = write_config(tmp_path, nvr)
+def test_doit_build_list_info_partial_rebuild_and_clean(write_config, nvr, tmp_path):
+    config = write_config({"yard": unifi_camera(nvr)})
     day = Day(tmp_path / "out" / "yard" / "2024-01-15")
     built = doit("camera=yard", "date=2024-01-15", config=config)
     assert built.returncode == 0, built.stderr
@@ -73,8 +54,8 @@ def test_doit_build_list_info_partial_rebuild_and_clean(nvr, tmp_path):
     assert not (day.root / "metadata" / "day.json").exists()
 
 
-def test_doit_without_variables_explains_usage(nvr, tmp_path):
-    config = write_config(tmp_path, nvr)
+def test_doit_without_variables_explains_usage(write_config, nvr, tmp_path):
+    config = write_config({"yard": unifi_camera(nvr)})
     result = doit(config=config)
     assert result.returncode == 2
     assert "camera=NAME date=YYYY-MM-DD" in result.stderr and "yard" in result.stderr
@@ -82,30 +63,30 @@ def test_doit_without_variables_explains_usage(nvr, tmp_path):
 
 
 @pytest.mark.parametrize("extra,message", [
-    ("colour = 'red'", "unknown key 'colour'"),
-    ("crf = 99", "crf must be between 0 and 51"),
-    ("timezone = 'Mars/Olympus'", "unknown time zone"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"crf": 99}, "crf must be between 0 and 51"),
+    ({"timezone": "Mars/Olympus"}, "unknown time zone"),
 ])
-def test_config_errors_name_file_and_key(nvr, tmp_path, extra, message):
-    config = write_config(tmp_path, nvr, extra)
+def test_config_errors_name_file_and_key(nvr, write_config, extra, message):
+    config = write_config({"yard": unifi_camera(nvr, **extra)})
     result = doit("camera=yard", "date=2024-01-15", config=config)
     assert result.returncode == 2
     assert message in result.stderr and str(config) in result.stderr
     assert nvr.state.log == []  # found before any request
 
 
-def test_missing_secret_is_reported_before_any_request(nvr, tmp_path, monkeypatch):
+def test_missing_secret_is_reported_before_any_request(write_config, nvr, monkeypatch):
     monkeypatch.delenv("UPVS_PASSWORD")
-    config = write_config(tmp_path, nvr)
+    config = write_config({"yard": unifi_camera(nvr)})
     from tlbuild.cli import main
     assert main(["--config", str(config), "--camera", "yard", "run",
                  "--date", "2024-01-15"]) == 2
     assert nvr.state.log == []
 
 
-def test_unknown_config_camera(nvr, tmp_path, capsys):
+def test_unknown_config_camera(write_config, nvr, tmp_path, capsys):
     from tlbuild.cli import main
-    config = write_config(tmp_path, nvr)
+    config = write_config({"yard": unifi_camera(nvr)})
     assert main(["--config", str(config), "--camera", "nope", "run",
                  "--date", "2024-01-15"]) == 2
     assert "unknown camera 'nope'" in capsys.readouterr().err

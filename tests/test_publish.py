@@ -9,12 +9,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from conftest import unifi_camera
 
 from tlbuild.cli import main
 from tlbuild.probe import probe
 from tlbuild.sim.allsky import SimulatedAllsky
-
-from conftest import USER
 
 APIKEY = "k3y-0f-the-sync-user-9c1d7f"
 DATE = "2024-01-15"
@@ -26,35 +25,15 @@ def allsky():
         yield server
 
 
-def config(tmp_path: Path, nvr, sinks: str, publish: str, monkeypatch) -> Path:
+def config(write_config, nvr, sinks: dict, monkeypatch) -> Path:
+    """Camera `yard` of the simulated console, publishing to every sink of `sinks`."""
     monkeypatch.setenv("ALLSKY_KEY", APIKEY)
-    path = tmp_path / "publish.toml"
-    path.write_text(f"""
-out = "{tmp_path / 'out'}"
-[cameras.yard]
-source = "unifi"
-host = "{nvr.url}"
-username = "{USER}"
-password_env = "UPVS_PASSWORD"
-camera = "Demo Driveway"
-target = 5
-fps = 5
-preset = "ultrafast"
-publish = {publish}
-{sinks}
-""")
-    return path
+    return write_config({"yard": unifi_camera(nvr, target=5, publish=list(sinks))}, sinks)
 
 
-def allsky_sink(server, **extra) -> str:
-    options = "".join(f"{key} = {json.dumps(value)}\n" for key, value in extra.items())
-    return f"""
-[publish.allsky]
-kind = "indi-allsky"
-url = "{server.url}"
-username = "syncuser"
-apikey_env = "ALLSKY_KEY"
-{options}"""
+def allsky_sink(server, **extra) -> dict:
+    return {"allsky": {"kind": "indi-allsky", "url": server.url, "username": "syncuser",
+                       "apikey_env": "ALLSKY_KEY", **extra}}
 
 
 def run(cfg: Path, *args: str) -> int:
@@ -70,9 +49,9 @@ def video_path(tmp_path: Path) -> Path:
     return tmp_path / "out/yard" / DATE / "timelapse" / f"yard_{DATE}_timelapse.mp4"
 
 
-def test_publish_registers_the_camera_then_sends_the_video(nvr, allsky, tmp_path,
+def test_publish_registers_the_camera_then_sends_the_video(write_config, nvr, allsky, tmp_path,
                                                            monkeypatch):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky), '["allsky"]', monkeypatch)
+    cfg = config(write_config, nvr, allsky_sink(allsky), monkeypatch)
     assert run(cfg) == 0
     assert allsky.state.count("camera", 200) == 1
     [video] = allsky.videos()
@@ -97,8 +76,8 @@ def test_publish_registers_the_camera_then_sends_the_video(nvr, allsky, tmp_path
         video_path(tmp_path).read_bytes()).hexdigest()
 
 
-def test_publish_command_runs_only_that_step(nvr, allsky, tmp_path, monkeypatch):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky), '["allsky"]', monkeypatch)
+def test_publish_command_runs_only_that_step(write_config, nvr, allsky, tmp_path, monkeypatch):
+    cfg = config(write_config, nvr, allsky_sink(allsky), monkeypatch)
     assert run(cfg) == 0
     (tmp_path / "out/yard" / DATE / "publish" / "allsky.json").unlink()
     before = len(nvr.state.log)
@@ -110,9 +89,8 @@ def test_publish_command_runs_only_that_step(nvr, allsky, tmp_path, monkeypatch)
                  "--sink", "other"]) == 2
 
 
-def test_thumbnail_is_sent_first_and_linked(nvr, allsky, tmp_path, monkeypatch):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky, thumbnail=True), '["allsky"]',
-                 monkeypatch)
+def test_thumbnail_is_sent_first_and_linked(write_config, nvr, allsky, tmp_path, monkeypatch):
+    cfg = config(write_config, nvr, allsky_sink(allsky, thumbnail=True), monkeypatch)
     assert run(cfg) == 0
     thumbs = [a for k, a in allsky.state.assets.items() if k[0] == "thumbnail"]
     assert len(thumbs) == 1 and thumbs[0]["name"] == "thumbnail.jpg"
@@ -120,8 +98,8 @@ def test_thumbnail_is_sent_first_and_linked(nvr, allsky, tmp_path, monkeypatch):
         thumbs[0]["metadata"]["uuid"]
 
 
-def test_wrong_key_fails_with_exit_3(nvr, allsky, tmp_path, monkeypatch, capsys):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky), '["allsky"]', monkeypatch)
+def test_wrong_key_fails_with_exit_3(write_config, nvr, allsky, tmp_path, monkeypatch, capsys):
+    cfg = config(write_config, nvr, allsky_sink(allsky), monkeypatch)
     monkeypatch.setenv("ALLSKY_KEY", "not-the-key")
     assert run(cfg) == 3
     err = capsys.readouterr().err
@@ -129,18 +107,19 @@ def test_wrong_key_fails_with_exit_3(nvr, allsky, tmp_path, monkeypatch, capsys)
     assert allsky.videos() == []
 
 
-def test_clock_skewed_past_the_window_fails(nvr, tmp_path, monkeypatch, capsys):
+def test_clock_skewed_past_the_window_fails(write_config, nvr, tmp_path, monkeypatch, capsys):
     with SimulatedAllsky({"syncuser": APIKEY}, clock_offset=-1800) as skewed:
-        cfg = config(tmp_path, nvr, allsky_sink(skewed), '["allsky"]', monkeypatch)
+        cfg = config(write_config, nvr, allsky_sink(skewed), monkeypatch)
         assert run(cfg) == 3
     assert "clock" in capsys.readouterr().err
     with SimulatedAllsky({"syncuser": APIKEY}, clock_offset=700) as near:
-        cfg = config(tmp_path, nvr, allsky_sink(near), '["allsky"]', monkeypatch)
+        cfg = config(write_config, nvr, allsky_sink(near), monkeypatch)
         assert run(cfg) == 0  # a client 2-3 buckets behind the server is accepted
 
 
-def test_unregistered_camera_is_reported(nvr, allsky, tmp_path, monkeypatch, capsys):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky), '["allsky"]', monkeypatch)
+def test_unregistered_camera_is_reported(write_config, nvr, allsky, tmp_path, monkeypatch,
+                                         capsys):
+    cfg = config(write_config, nvr, allsky_sink(allsky), monkeypatch)
     original = allsky.state.cameras
     allsky.state.cameras = type("Forgetful", (dict,), {
         "setdefault": lambda self, key, value: value})()  # the server loses cameras
@@ -149,9 +128,8 @@ def test_unregistered_camera_is_reported(nvr, allsky, tmp_path, monkeypatch, cap
     allsky.state.cameras = original
 
 
-def test_file_exists_in_post_mode(nvr, allsky, tmp_path, monkeypatch, capsys):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky, mode="post"), '["allsky"]',
-                 monkeypatch)
+def test_file_exists_in_post_mode(write_config, nvr, allsky, tmp_path, monkeypatch, capsys):
+    cfg = config(write_config, nvr, allsky_sink(allsky, mode="post"), monkeypatch)
     assert run(cfg) == 0
     first = receipt(tmp_path)
     # state lost (e.g. a new machine): the server's copy has the same size
@@ -163,25 +141,20 @@ def test_file_exists_in_post_mode(nvr, allsky, tmp_path, monkeypatch, capsys):
     assert "mode = \"put\"" in capsys.readouterr().err
 
 
-def test_413_from_the_proxy(nvr, tmp_path, monkeypatch, capsys):
+def test_413_from_the_proxy(write_config, nvr, tmp_path, monkeypatch, capsys):
     with SimulatedAllsky({"syncuser": APIKEY}, max_body=4000) as small:
-        cfg = config(tmp_path, nvr, allsky_sink(small), '["allsky"]', monkeypatch)
+        cfg = config(write_config, nvr, allsky_sink(small), monkeypatch)
         assert run(cfg) == 5
     assert "too large" in capsys.readouterr().err
 
 
-def test_s3_sink_uploads_once_with_content_type(nvr, moto_url, tmp_path, monkeypatch):
+def test_s3_sink_uploads_once_with_content_type(write_config, nvr, moto_url, tmp_path,
+                                                monkeypatch):
     client = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
     client.create_bucket(Bucket="published-videos")
-    sinks = f"""
-[publish.archive]
-kind = "s3"
-bucket = "published-videos"
-prefix = "timelapses"
-endpoint_url = "{moto_url}"
-region = "us-east-1"
-"""
-    cfg = config(tmp_path, nvr, sinks, '["archive"]', monkeypatch)
+    sinks = {"archive": {"kind": "s3", "bucket": "published-videos", "prefix": "timelapses",
+                         "endpoint_url": moto_url, "region": "us-east-1"}}
+    cfg = config(write_config, nvr, sinks, monkeypatch)
     assert run(cfg) == 0
     key = f"timelapses/yard/{DATE}/yard_{DATE}_timelapse.mp4"
     head = client.head_object(Bucket="published-videos", Key=key)
@@ -197,10 +170,9 @@ region = "us-east-1"
         modified
 
 
-def test_no_secret_in_receipts_logs_state_or_output(nvr, allsky, tmp_path, monkeypatch,
-                                                    capfd):
-    cfg = config(tmp_path, nvr, allsky_sink(allsky, thumbnail=True), '["allsky"]',
-                 monkeypatch)
+def test_no_secret_in_receipts_logs_state_or_output(write_config, nvr, allsky, tmp_path,
+                                                    monkeypatch, capfd):
+    cfg = config(write_config, nvr, allsky_sink(allsky, thumbnail=True), monkeypatch)
     assert run(cfg, "--verbose") == 0
     monkeypatch.setenv("ALLSKY_KEY", "wrong")
     assert run(cfg, "--crf", "30") == 3

@@ -14,7 +14,6 @@ from tlbuild.render_plan import DIRECT, INTERMEDIATE, KEYFRAME, RenderPlan, plan
 from tlbuild.sim.events import event, event_id
 
 
-
 def clips(n: int = 3, fps: float = 30, gop: float = 2.0) -> list[dict]:
     return [{"fps": fps, "keyframe_secs": gop, "video_secs": 30}] * n
 
@@ -100,7 +99,8 @@ def test_crf_change_reuses_intermediates(make_nvr, tlbuild, out, ffmpeg_build):
 def test_every_ffmpeg_build_makes_the_same_video(make_nvr, tmp_path, monkeypatch):
     """One day rendered with each ffmpeg found: frame counts and lengths agree, first
     render and re-render alike."""
-    from conftest import FFMPEG_BUILDS, USER, CAMERA
+    from conftest import CAMERA, FFMPEG_BUILDS, USER
+
     from tlbuild.cli import main
     from tlbuild.ffmpeg import forget_ffmpeg
     if len(FFMPEG_BUILDS) < 2:

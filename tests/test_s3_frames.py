@@ -68,23 +68,13 @@ def bucket(moto_url, request) -> Bucket:
     return Bucket(moto_url, name)
 
 
-def config_for(tmp_path: Path, moto_url: str, bucket: Bucket, extra: str = "") -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config = tmp_path / "s3.toml"
-    config.write_text(f"""
-out = "{tmp_path / 'out'}"
-[cameras.site]
-source = "s3-frames"
-bucket = "{bucket.name}"
-device = "{DEVICE}"
-region = "us-east-1"
-endpoint_url = "{moto_url}"
-fps = 10
-preset = "ultrafast"
-workers = 6
-{extra}
-""")
-    return config
+def config_for(write_config, moto_url: str, bucket: Bucket, folder: Path | None = None,
+               **keys) -> Path:
+    return write_config({"site": {"source": "s3-frames", "bucket": bucket.name,
+                                  "device": DEVICE, "region": "us-east-1",
+                                  "endpoint_url": moto_url, "fps": 10,
+                                  "preset": "ultrafast", "workers": 6, **keys}},
+                        folder=folder)
 
 
 def build(config: Path, *args: str, command: str = "run") -> int:
@@ -100,7 +90,7 @@ def utc(hour: int, minute: int = 0, second: int = 0, day: int = 15) -> dt.dateti
     return dt.datetime(2024, 1, day, hour, minute, second, tzinfo=dt.timezone.utc)
 
 
-def test_mixed_formats_bad_frames_and_sizes(moto_url, bucket, jpegs, tmp_path,
+def test_mixed_formats_bad_frames_and_sizes(write_config, moto_url, bucket, jpegs, tmp_path,
                                             ffmpeg_build):
     small, large = jpegs["160x90"], jpegs["200x120"]
     for n in range(12):  # old and new formats mixed within one day
@@ -117,7 +107,7 @@ def test_mixed_formats_bad_frames_and_sizes(moto_url, bucket, jpegs, tmp_path,
     bucket.put(f"{prefix}-10-05-00.jpg", b"")                                 # zero bytes
     bucket.put(f"{prefix}-10-05-00.json", json.dumps({"timestamp": 1705313100}).encode())
 
-    assert build(config_for(tmp_path, moto_url, bucket)) == 0
+    assert build(config_for(write_config, moto_url, bucket)) == 0
     root = day_root(tmp_path)
     index = json.loads((root / "manifests" / "frame_index.json").read_text())
     reasons = sorted(e["reason"] for e in index if e["status"] == "bad")
@@ -137,11 +127,11 @@ def test_mixed_formats_bad_frames_and_sizes(moto_url, bucket, jpegs, tmp_path,
     assert abs(video.duration - 1.3) < 0.1
 
 
-def test_pagination_rerun_and_one_new_frame(moto_url, bucket, jpegs, tmp_path):
+def test_pagination_rerun_and_one_new_frame(write_config, moto_url, bucket, jpegs, tmp_path):
     small = jpegs["160x90"]
     for n in range(1050):  # more than 1000 objects: several pages
         bucket.frame(utc(0) + dt.timedelta(seconds=60 * n), small[n % 6], old=True)
-    config = config_for(tmp_path, moto_url, bucket)
+    config = config_for(write_config, moto_url, bucket)
     assert build(config, "--fps", "30") == 0
     root = day_root(tmp_path)
     images = {p: p.stat().st_ino for p in (root / "frames").rglob("*.jpg")}
@@ -162,7 +152,7 @@ def test_pagination_rerun_and_one_new_frame(moto_url, bucket, jpegs, tmp_path):
     assert probe(output).frames == 1051
 
 
-def test_local_day_spanning_two_key_dates(moto_url, bucket, jpegs, tmp_path):
+def test_local_day_spanning_two_key_dates(write_config, moto_url, bucket, jpegs, tmp_path):
     small = jpegs["160x90"]
     zone = dt.timezone(dt.timedelta(hours=-5))  # New York in January
     inside = [dt.datetime(2024, 1, 15, 0, 30, tzinfo=zone),    # key date 2024-01-15
@@ -171,20 +161,21 @@ def test_local_day_spanning_two_key_dates(moto_url, bucket, jpegs, tmp_path):
                dt.datetime(2024, 1, 16, 0, 10, tzinfo=zone)]   # key date 2024-01-16
     for when in inside + outside:
         bucket.frame(when, small[0], old=False)
-    config = config_for(tmp_path, moto_url, bucket, 'timezone = "America/New_York"')
+    config = config_for(write_config, moto_url, bucket, timezone="America/New_York")
     assert build(config) == 0
     index = json.loads((day_root(tmp_path) / "manifests/frame_index.json").read_text())
     assert [e["timestamp"] for e in index] == [w.timestamp() for w in inside]
     assert index[0]["local_time"] == "2024-01-15T00:30:00-05:00"
 
 
-def test_overlay_time_renders_with_every_ffmpeg(moto_url, bucket, jpegs, tmp_path,
+def test_overlay_time_renders_with_every_ffmpeg(write_config, moto_url, bucket, jpegs, tmp_path,
                                                ffmpeg_build, capsys):
     from tlbuild.ffmpeg import ffmpeg_filters
     for n in range(5):
         bucket.frame(utc(12, n), jpegs["160x90"][n], old=False)
-    plain_cfg = config_for(tmp_path / "plain", moto_url, bucket)
-    overlay_cfg = config_for(tmp_path / "overlay", moto_url, bucket, "overlay_time = true")
+    plain_cfg = config_for(write_config, moto_url, bucket, tmp_path / "plain")
+    overlay_cfg = config_for(write_config, moto_url, bucket, tmp_path / "overlay",
+                             overlay_time=True)
     if "drawtext" not in ffmpeg_filters():  # a build without freetype: refused clearly
         assert build(overlay_cfg) == 2
         assert "needs ffmpeg's drawtext filter" in capsys.readouterr().err
@@ -196,7 +187,7 @@ def test_overlay_time_renders_with_every_ffmpeg(moto_url, bucket, jpegs, tmp_pat
     assert plain.read_bytes() != overlay.read_bytes()
 
 
-def test_access_denied_gives_a_clear_message_and_exit_3(moto_url, bucket, jpegs,
+def test_access_denied_gives_a_clear_message_and_exit_3(write_config, moto_url, bucket, jpegs,
                                                         tmp_path, monkeypatch, capsys):
     bucket.frame(utc(12), jpegs["160x90"][0], old=False)
     iam = boto3.client("iam", endpoint_url=moto_url, region_name="us-east-1")
@@ -206,7 +197,7 @@ def test_access_denied_gives_a_clear_message_and_exit_3(moto_url, bucket, jpegs,
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     requests.post(f"{moto_url}/moto-api/reset-auth", data=b"0").raise_for_status()
     try:
-        assert build(config_for(tmp_path, moto_url, bucket)) == 3
+        assert build(config_for(write_config, moto_url, bucket)) == 3
     finally:
         requests.post(f"{moto_url}/moto-api/reset-auth", data=b"inf").raise_for_status()
     err = capsys.readouterr().err
@@ -214,7 +205,8 @@ def test_access_denied_gives_a_clear_message_and_exit_3(moto_url, bucket, jpegs,
     assert key["SecretAccessKey"] not in err
 
 
-def test_odd_keys_never_write_outside_the_output_root(moto_url, bucket, jpegs, tmp_path):
+def test_odd_keys_never_write_outside_the_output_root(write_config, moto_url, bucket, jpegs,
+                                                      tmp_path):
     image = jpegs["160x90"][0]
     for n, stem in enumerate(["..", "../../../../escape", "we ird:na*me?", "a/../../b",
                               "..%2f..%2fx", "timelapse-\u00e9t\u00e9",
@@ -222,18 +214,18 @@ def test_odd_keys_never_write_outside_the_output_root(moto_url, bucket, jpegs, t
         body = json.dumps({"timestamp": int(utc(12, n).timestamp()),
                            "fields": {"image_base64": base64.b64encode(image).decode()}})
         bucket.put(f"{DEVICE}/{DATE}/{stem}.json", body.encode())
-    assert build(config_for(tmp_path, moto_url, bucket)) == 0
+    assert build(config_for(write_config, moto_url, bucket)) == 0
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert all(tmp_path / "out" in p.parents or p.name == "s3.toml" for p in written)
+    assert all(tmp_path / "out" in p.parents or p.name == "tlbuild.toml" for p in written)
     assert not (tmp_path.parent / "escape.json").exists()
     assert len(list(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))) == 7
     assert all(len(p.name.encode()) <= 255 for p in tmp_path.rglob("*"))
 
 
-def test_a_damaged_frame_is_fetched_again(moto_url, bucket, jpegs, tmp_path):
+def test_a_damaged_frame_is_fetched_again(write_config, moto_url, bucket, jpegs, tmp_path):
     for n in range(4):
         bucket.frame(utc(9, n), jpegs["160x90"][n], old=False)
-    cfg = config_for(tmp_path, moto_url, bucket)
+    cfg = config_for(write_config, moto_url, bucket)
     assert build(cfg) == 0
     victim = sorted(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))[1]
     victim.write_bytes(victim.read_bytes()[:100])

@@ -4,22 +4,19 @@ seconds, damaged files that heal, hostile names and bad input with clear errors.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import CAMERA, DATE, USER, Day, run_cli_subprocess, unifi_camera
 
 from tlbuild.cli import main
 from tlbuild.probe import decode, probe
 from tlbuild.sim.clips import ClipSpec
 from tlbuild.sim.events import event
-
-from conftest import CAMERA, DATE, PASSWORD, USER, Day, run_cli_subprocess
 
 HOUR = 3_600_000
 
@@ -74,7 +71,7 @@ def test_two_runs_of_one_day_at_once(slow_render_nvr, tmp_path):
     first = run_cli_subprocess(args)
     time.sleep(0.1)
     second = run_cli_subprocess(args)
-    (out1, err1), (out2, err2) = first.communicate(timeout=180), second.communicate(
+    (_, err1), (_, err2) = first.communicate(timeout=180), second.communicate(
         timeout=180)
     codes = sorted([first.returncode, second.returncode])
     assert codes == [0, 7], err1 + err2
@@ -104,11 +101,11 @@ def test_sigterm_during_a_stalled_export_stops_within_seconds(make_nvr, tmp_path
     assert main(cli_args(sim, root, "--fps", "5", "--preset", "ultrafast")) == 0
 
 
-def test_kill_9_of_a_batch_stops_its_shards(make_nvr, tmp_path):
-    from test_batch import batch_config
+def test_kill_9_of_a_batch_stops_its_shards(write_config, make_nvr, tmp_path):
+    from test_batch import batch_cameras
     sim = make_nvr(events_per_day=8)
     sim.fault("export", "slow", times=1000, delay=0.5)
-    config = batch_config(tmp_path, sim)
+    config = write_config(batch_cameras(sim))
     batch = run_cli_subprocess(["batch", "--config", str(config), "--from", DATE,
                                 "--to", "2024-01-17", "-j", "2"])
     deadline = time.monotonic() + 60
@@ -153,29 +150,17 @@ def test_a_400_byte_event_id_fails_nothing(make_nvr, tlbuild, out):
 
 
 def out_day_start(sim) -> int:
-    from tlbuild.days import day_window
     import datetime as dt
+
+    from tlbuild.days import day_window
     return day_window(dt.date.fromisoformat(DATE), sim.state.timezone)[0]
 
 
-def write_config(tmp_path: Path, nvr, name: str, extra: str = "") -> Path:
-    config = tmp_path / "tlbuild.toml"
-    config.write_text(f"""out = "{tmp_path / 'out'}"
-[cameras.{name}]
-source = "unifi"
-host = "{nvr.url}"
-username = "{USER}"
-password_env = "UPVS_PASSWORD"
-camera = "{CAMERA}"
-{extra}
-""", encoding="utf-8")
-    return config
-
-
-@pytest.mark.parametrize("name", ['"../../escape"', '"/etc/cron.d/x"', '"a\\u0000b"',
-                                  '"' + "c" * 300 + '"', '"all"'])
-def test_config_camera_names_that_cannot_be_folders(nvr, tmp_path, capsys, name):
-    config = write_config(tmp_path, nvr, name)
+@pytest.mark.parametrize("name", ["../../escape", "/etc/cron.d/x", "a\x00b", "c" * 300,
+                                  "all"])
+def test_config_camera_names_that_cannot_be_folders(nvr, tmp_path, capsys, name,
+                                                    write_config):
+    config = write_config({name: unifi_camera(nvr)})
     assert main(["--config", str(config), "batch", "--from", DATE]) == 2
     assert main(["--config", str(config), "--camera", "x", "run", "--date", DATE]) == 2
     err = capsys.readouterr().err
@@ -185,12 +170,12 @@ def test_config_camera_names_that_cannot_be_folders(nvr, tmp_path, capsys, name)
 
 
 @pytest.mark.parametrize("problem,extra,message", [
-    ("fps 0", "fps = 0", "fps must be between 1 and 240"),
-    ("date", "", "tlbuild builds days from 2000-01-01 to 2099-12-31"),
+    ("fps 0", {"fps": 0}, "fps must be between 1 and 240"),
+    ("date", {}, "tlbuild builds days from 2000-01-01 to 2099-12-31"),
 ])
-def test_bad_input_is_refused_before_any_request(nvr, tmp_path, capsys, problem, extra,
-                                                 message):
-    config = write_config(tmp_path, nvr, "yard", extra)
+def test_bad_input_is_refused_before_any_request(nvr, capsys, problem, extra, message,
+                                                 write_config):
+    config = write_config({"yard": unifi_camera(nvr, **extra)})
     date = "9999-12-31" if problem == "date" else DATE
     assert main(["--config", str(config), "--camera", "yard", "run", "--date",
                  date]) == 2

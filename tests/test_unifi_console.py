@@ -5,20 +5,18 @@ keeps, gentle exports, retention, smart filters, sessions and logins."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
+from itertools import pairwise
 
 import pytest
+from conftest import CAMERA, DATE, PASSWORD, USER, Day, unifi_camera
 
 from tlbuild.cli import main
+from tlbuild.days import day_window
 from tlbuild.probe import probe
 from tlbuild.sim.events import event, event_id
 from tlbuild.sim.unifi import LOW_QUALITY, Camera, Retention
-from tlbuild.days import day_window
-from tlbuild.sources.unifi import passes
-from tlbuild.config import EventFilter
-
-from conftest import CAMERA, DATE, PASSWORD, USER, Day
+from tlbuild.sources.unifi import EventFilter, passes
 
 WINDOW = day_window(dt.date.fromisoformat(DATE), "America/New_York")
 HOUR = 3_600_000
@@ -87,7 +85,7 @@ def test_a_long_event_is_exported_in_parts_of_at_most_an_hour(make_nvr, tlbuild,
     assert [p["part"] for p in parts] == [[1, 3], [2, 3], [3, 3]]
     assert all(p["end_ms"] - p["start_ms"] <= HOUR for p in parts)
     assert parts[0]["start_ms"] == start and parts[-1]["end_ms"] == start + 150 * 60_000
-    assert all(a["end_ms"] == b["start_ms"] for a, b in zip(parts, parts[1:]))
+    assert all(a["end_ms"] == b["start_ms"] for a, b in pairwise(parts))
     assert sim.state.longest_export_ms <= HOUR
     concat = (out.root / "manifests" / "concat.txt").read_text().splitlines()
     assert concat == [f"file '{out.root / p['file_path']}'" for p in parts]  # in order
@@ -216,9 +214,8 @@ def test_a_console_dropping_every_session_gets_one_renewal(nvr, tlbuild, capsys)
     assert nvr.count("login") == 2  # the first login and one renewal: no loop
 
 
-def test_explicit_config_wins_over_upvs_host(nvr, tmp_path, monkeypatch):
-    from test_doit_and_cli import write_config
-    config = write_config(tmp_path, nvr)
+def test_explicit_config_wins_over_upvs_host(nvr, tmp_path, monkeypatch, write_config):
+    config = write_config({"yard": unifi_camera(nvr)})
     monkeypatch.setenv("UPVS_HOST", "https://192.0.2.1")  # would never answer
     assert main(["--config", str(config), "--camera", "yard", "scan", "--date",
                  DATE]) == 0
@@ -241,10 +238,10 @@ def test_direct_mode_keeps_each_camera_day_apart(nvr, tmp_path, monkeypatch, cap
     assert "already holds camera" in err and "Traceback" not in err
 
 
-def test_a_batch_logs_in_once_per_console(make_nvr, tmp_path, capsys):
-    from test_batch import batch_config
+def test_a_batch_logs_in_once_per_console(write_config, make_nvr, tmp_path, capsys):
+    from test_batch import batch_cameras
     sim = make_nvr(events_per_day=3)
-    config = batch_config(tmp_path, sim)
+    config = write_config(batch_cameras(sim))
     assert main(["batch", "--config", str(config), "--camera", "all", "--from", DATE,
                  "--to", "2024-01-16", "-j", "3"]) == 0
     assert "6 shard(s): 6 ok" in capsys.readouterr().out
@@ -257,12 +254,12 @@ def test_a_batch_logs_in_once_per_console(make_nvr, tmp_path, capsys):
     assert "logged in" not in logs  # the shards used the batch's session
 
 
-def test_a_batch_with_a_rejected_login_tries_once(make_nvr, tmp_path, capsys,
+def test_a_batch_with_a_rejected_login_tries_once(write_config, make_nvr, tmp_path, capsys,
                                                   monkeypatch):
-    from test_batch import batch_config
+    from test_batch import batch_cameras
     sim = make_nvr(events_per_day=3)
     monkeypatch.setenv("UPVS_PASSWORD", "wrong")
-    config = batch_config(tmp_path, sim)
+    config = write_config(batch_cameras(sim))
     assert main(["batch", "--config", str(config), "--camera", "all", "--from", DATE,
                  "--to", "2024-01-16"]) == 1
     out = capsys.readouterr().out

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from tlbuild.probe import probe
-from tlbuild.days import day_window
-from tlbuild.sources.unifi_client import EVENT_TYPES
+from itertools import pairwise
 
 from conftest import CAMERA, DATE
+
+from tlbuild.days import day_window
+from tlbuild.probe import probe
+from tlbuild.sources.unifi_client import EVENT_TYPES
 
 
 def expected_events(nvr, date=DATE, camera=CAMERA):
@@ -27,7 +28,7 @@ def test_full_day_builds_a_timelapse(nvr, tlbuild, out):
     assert len(out.clips()) == len(index) == day["valid_clips"] == day["total_clips"]
     # merged clips never overlap: no footage twice
     spans = sorted((e["start_ms"], e["end_ms"]) for e in index)
-    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] < b[0] for a, b in pairwise(spans))
     concat = (out.root / "manifests/concat.txt").read_text().splitlines()
     assert concat == [f"file '{out.root / e['file_path']}'" for e in index]
     total = sum(probe(p).duration for p in out.clips())

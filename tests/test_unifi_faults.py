@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import CAMERA, PASSWORD, USER
 
 from tlbuild.probe import probe
 from tlbuild.sim.unifi import Camera
-
-from conftest import CAMERA, PASSWORD, USER
 
 
 @pytest.mark.parametrize("kind,options", [

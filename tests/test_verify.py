@@ -3,18 +3,15 @@ video caught and rendered again; an unusable ffmpeg refused before any request."
 
 from __future__ import annotations
 
-import json
-import os
 import stat
 from pathlib import Path
 
 import pytest
+from conftest import CAMERA, DATE, USER
 
 from tlbuild.cli import main
 from tlbuild.ffmpeg import forget_ffmpeg
 from tlbuild.probe import probe
-
-from conftest import CAMERA, DATE, USER
 
 
 def cut(path: Path, fraction: float) -> None:

@@ -76,7 +76,7 @@ class _Interrupts:
     def __init__(self) -> None:
         self.stop_after_current = False
 
-    def __enter__(self) -> "_Interrupts":
+    def __enter__(self) -> _Interrupts:
         self.previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT,
                                                                  signal.SIGTERM)}
         signal.signal(signal.SIGINT, self._on_int)

@@ -23,15 +23,34 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .days import parse_date
-from .clipindex import FAILED
 from .config import Config
+from .days import parse_date
 from .errors import TlbuildError, UsageError
-from .files import read_json
 from .layout import DayLayout
+from .records import DaySummary, VerifyReport
 from .reporter import progress_reporter
 from .runtime import release, spawn
-from .sources.unifi_client import SESSION_FD
+
+# Sessions a batch hands to its shard processes, "<key>" -> state (a source's
+# `handover`): through an inherited pipe whose descriptor is in $TLBUILD_SESSION_FD,
+# so a token never touches the disk, a command line or the environment.
+SESSION_FD = "TLBUILD_SESSION_FD"
+_handed: dict[str, dict[str, Any]] = {}
+
+
+def receive_handover() -> None:
+    """In a shard: read what the batch handed over (nothing when run on its own)."""
+    fd = os.environ.pop(SESSION_FD, "")
+    if fd.isdigit():
+        try:
+            with os.fdopen(int(fd), "rb") as pipe:
+                _handed.update(json.load(pipe))
+        except (OSError, ValueError):
+            log.debug("nothing usable handed over by the batch; logging in here")
+
+
+def handed_over(key: str) -> dict[str, Any] | None:
+    return _handed.get(key)
 
 log = logging.getLogger("tlbuild.batch")
 MAX_DAYS = 3700  # ten years: a typo in a range should not start a month-long batch
@@ -140,13 +159,14 @@ class Batch:
         self.jobs, self.quiet, self.extra = jobs, quiet, extra or []
         self.results: dict[Shard, ShardResult] = {}
         self.state_dir = tempfile.mkdtemp(prefix="tlbuild-batch-")
-        from .sources.unifi import ConsoleSessions
-        self.sessions = ConsoleSessions()
 
     def run_shard(self, shard: Shard) -> None:
+        from .sources import SOURCES
         started = time.monotonic()
+        settings = self.config.camera(shard.camera)
+        share = SOURCES[settings.source].handover
         try:
-            handover = self.sessions.handover(self.config.camera(shard.camera))
+            handover = share(settings) if share else {}
         except TlbuildError as error:  # the console refused the batch's one login
             return self._report(shard, ShardResult(error.exit_code, 0.0, str(error)))
         read_end, env = None, None
@@ -217,25 +237,23 @@ def shard_root(config: Config, out: Path | None, shard: Shard) -> Path:
 
 
 def day_status(root: Path, camera: str, date: dt.date) -> tuple[str, str]:
-    """(built | failed | missing, detail) for one camera-day, read from its files."""
+    """(built | failed | missing, detail) for one camera-day, from its records: the
+    same for every source."""
     layout = DayLayout.create(root, camera, date)
-    index = read_json(layout.clip_index, None)  # UniFi only
-    day = read_json(layout.day_json, {}) or {}
-    verify = read_json(layout.verify_json, {}) or {}
-    failed = [e for e in index or [] if e.get("status") == FAILED]
+    summary = DaySummary.read(layout.day_json)
+    report = VerifyReport.read(layout.verify_json)
     last_error = _last_log_error(layout.log_file)
-    amount = (f"{day['valid_clips']} clips" if "valid_clips" in day
-              else f"{day.get('frame_count', 0)} frames")
-    if layout.timelapse.exists() and verify.get("ok"):
-        note = f"; {len(failed)} clip(s) failed: {failed[0].get('error')}" if failed else ""
+    if layout.timelapse.exists() and report and report.ok:
+        note = (f"; {summary.failed} {summary.kind} failed: {summary.reason}"
+                if summary and summary.failed else "")
+        amount = f"{summary.used} {summary.kind}" if summary else "built"
         return "built", f"{amount}{note}"
-    if index == [] or (day and not day.get("valid_clips", day.get("frame_count"))):
+    if summary and summary.failed:
+        return "failed", f"{summary.failed} {summary.kind} failed: {summary.reason}"
+    if summary and summary.frames == 0:
         return "built", "no footage on this day (nothing to render)"
-    if failed:
-        return "failed", f"{len(failed)} clip(s) failed: {failed[0].get('error')}"
-    if verify and not verify.get("ok"):
-        bad = ", ".join(k for k, ok in verify.get("checks", {}).items() if not ok)
-        return "failed", f"verification failed: {bad}"
+    if report and not report.ok:
+        return "failed", f"verification failed: {', '.join(report.failed_checks())}"
     if last_error:
         return "failed", last_error
     return "missing", "not built yet" if not root.exists() else "incomplete"

@@ -8,16 +8,15 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from doit.exceptions import TaskFailed
-
-from .clipindex import ClipIndex
-from .config import SIMULATOR_HOST, CameraSettings, Secret
 from filelock import FileLock, Timeout
 
+from .config import CameraSettings, Secret
 from .errors import Busy, TlbuildError, UsageError, storage_error
 from .files import file_stamp, read_json, remove_leftovers, write_json_if_changed
 from .layout import DayLayout
@@ -32,7 +31,6 @@ class Outcome:
     """What the run learned that decides the exit code."""
 
     fatal: TlbuildError | None = None
-    failed_clips: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record_fatal(self, error: TlbuildError) -> None:
@@ -56,34 +54,20 @@ class DayBuild:
         self.password: Secret | None = source.load(
             f"camera {settings.name!r}: password from {source.describe()}") \
             if source else None
-        self.index = ClipIndex(self.layout.clip_index, self.layout.owns_clip)
         self.outcome = Outcome()
         self.quiet = False
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
-        self._client = None
-        self._client_lock = threading.Lock()
+        self._shared: dict[str, Any] = {}
+        self._shared_lock = threading.Lock()
         self._lock: FileLock | None = None
 
-    def client(self):
-        """The one Protect client of this run (logged in lazily, shared by threads;
-        in a batch, the session the batch logged in)."""
-        from .sources.unifi_client import ProtectClient, shared_session
-        with self._client_lock:
-            if self._client is None:
-                host = self.settings.host
-                if host == SIMULATOR_HOST:
-                    from .sim.unifi import demo_simulator
-                    host = demo_simulator({self.settings.username: self.password}).url
-                self._client = ProtectClient(
-                    host, self.settings.username, self.password,
-                    tls_insecure=self.settings.tls_insecure,
-                    direct_api=self.settings.direct_api,
-                    retries=self.settings.retries, pool_size=self.settings.workers,
-                    export_slots=self.settings.workers)
-                state = shared_session(self._client)
-                if state:
-                    self._client.adopt(state)
-            return self._client
+    def shared(self, name: str, make: Callable[[], Any]) -> Any:
+        """One object of this run shared by the worker threads (a logged-in client,
+        the clip index), made on first use."""
+        with self._shared_lock:
+            if name not in self._shared:
+                self._shared[name] = make()
+            return self._shared[name]
 
     def owner(self) -> dict[str, str]:
         return {"camera": self.settings.name, "date": self.date.isoformat()}
@@ -185,13 +169,6 @@ class DayBuild:
 
     def count_bytes(self, size: int) -> None:
         self.downloaded += size
-
-    def camera_id(self) -> str:
-        """The Protect id resolved by the scan (metadata/camera.json)."""
-        record = read_json(self.layout.camera_json, {})
-        if not isinstance(record, dict) or not record.get("id"):
-            raise UsageError(f"{self.layout.camera_json} is missing: run the scan first")
-        return record["id"]
 
     def start_log(self) -> logging.Handler:
         """Append this build's log lines to logs/run.log."""

@@ -19,17 +19,28 @@ from typing import Any
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
-from . import __version__
+from . import __version__, demo
 from .build import DayBuild
+from .config import (
+    X264_PRESETS,
+    RenderSettings,
+    Secret,
+    SecretSource,
+    load_config,
+    validate_host,
+    validate_render,
+    with_overrides,
+)
 from .days import parse_date
-from .clipindex import FAILED
-from .config import (RenderSettings, Secret, SecretSource, UnifiCamera, X264_PRESETS,
-                     load_config, validate_host, validate_render, with_overrides)
 from .errors import ConfigError, NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
-from .runtime import (install_signal_handlers, setup_console_logging, wait_for_actions,
-                      wait_for_children)
-from .tasks import namespace
+from .graph import namespace
+from .runtime import (
+    install_signal_handlers,
+    setup_console_logging,
+    wait_for_actions,
+    wait_for_children,
+)
 
 log = logging.getLogger("tlbuild")
 
@@ -233,7 +244,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _direct_camera(args: argparse.Namespace, host: str) -> UnifiCamera:
+def _direct_camera(args: argparse.Namespace, host: str) -> Any:
+    from .sources.unifi import UnifiCamera
     username = args.username or os.environ.get("UPVS_USERNAME")
     if not args.camera:
         raise UsageError("--camera is required (Protect camera id or name)")
@@ -351,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
     build = prepare(args)
     if args.command == "verify":
         return verify_only(build)
+    if args.command != "render":
+        demo.start(build)  # a "simulator" camera: its device, in this process
     try:
         names = namespace(build)  # the day's lock, before anything is written
         handler = build.start_log()
@@ -372,13 +386,10 @@ def run(args: argparse.Namespace) -> int:
 
 def verify_only(build: DayBuild) -> int:
     """`tlbuild verify`: the day's checks on the video as it is now."""
-    from .sources import axis_timelapse2, s3_frames
-    from .tasks import verify
-    check = {"s3-frames": s3_frames.verify,
-             "axis-timelapse2": axis_timelapse2.verify}.get(build.settings.source, verify)
+    from .sources import SOURCES
     if not build.layout.day_json.exists():
         raise UsageError(f"{build.layout.root}: nothing built for this day yet")
-    result = check(build)
+    result = SOURCES[build.settings.source].verify(build)
     if not (result or {}).get("output"):
         print(f"tlbuild: {build.settings.name} {build.date}: no footage, no video to "
               "verify")
@@ -386,22 +397,23 @@ def verify_only(build: DayBuild) -> int:
 
 
 def exit_code(build: DayBuild, doit_result: int, command: str) -> int:
+    from .sources import SOURCES
     if build.outcome.fatal is not None:
         return build.outcome.fatal.exit_code
     if doit_result != 0:
         return 5
-    entries = build.index.read()
-    failed = [entry for entry in entries if entry.get("status") == FAILED]
+    source = SOURCES[build.settings.source]
+    failed, items, reason = source.failures(build)
     if not failed or command not in ("fetch", "run"):
         return 0
-    if len(failed) == len(entries):
-        error = NothingBuilt(f"every clip of {build.settings.name} {build.date} failed "
-                             f"(first: {failed[0].get('error')}); no timelapse was "
+    if failed == items:
+        error = NothingBuilt(f"every {source.items[:-1]} of {build.settings.name} "
+                             f"{build.date} failed (first: {reason}); no timelapse was "
                              "built: rerun the same command to retry them")
         log.error("%s", error)
         return error.exit_code
-    log.warning("%d of %d clip(s) failed; rerun the same command to retry them",
-                len(failed), len(entries))
+    log.warning("%d of %d %s failed; rerun the same command to retry them", failed,
+                items, source.items)
     return 1
 
 
@@ -415,8 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, key, None)
     setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))
     install_signal_handlers()
-    from .sources.unifi_client import receive_sessions
-    receive_sessions()  # a batch's session for this shard, if any
+    from .batch import receive_handover
+    receive_handover()  # a batch's session for this shard, if any
     try:
         return run(args)
     except KeyboardInterrupt:

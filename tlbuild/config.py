@@ -95,97 +95,7 @@ class RenderSettings:
         return values
 
 
-# Smart detection subjects as UniFi Protect names them (objects, then audio).
-SMART_OBJECTS = ("person", "vehicle", "animal", "face", "licensePlate", "package")
-SMART_AUDIO = ("alrmSmoke", "alrmCmonx", "smoke_cmonx", "alrmSiren", "alrmBabyCry",
-               "alrmSpeak", "alrmBark", "alrmBurglar", "alrmCarHorn", "alrmGlassBreak")
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events make clips: with `smart_types`, only events carrying one of them
-    (motion-only events are left out); `min_score` drops weaker detections, except
-    audio detections (their score is always 0)."""
-
-    smart_types: tuple[str, ...] = ()
-    min_score: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"smart_types": list(self.smart_types) or None,
-                "min_score": self.min_score}
-
-
-@dataclass(frozen=True)
-class UnifiCamera:
-    """One UniFi Protect camera: how to reach the NVR and what to build."""
-
-    name: str
-    host: str
-    username: str
-    password: SecretSource
-    camera: str
-    render: RenderSettings = field(default_factory=RenderSettings)
-    workers: int = 2              # exports in flight per console
-    events: EventFilter = field(default_factory=EventFilter)
-    retries: int = 3
-    tls_insecure: bool = False
-    direct_api: bool = False
-    merge: bool = True
-    timezone: str | None = None
-    channel: int = 0              # export stream: 0 high, 1 medium, 2 low
-    publish: tuple[str, ...] = ()
-    source: str = "unifi"
-
-
-@dataclass(frozen=True)
-class S3FramesCamera:
-    """Frames that an Axis camera's FixedIT Data Agent stores in S3 (credentials the
-    boto3 way: environment, profile or instance role; never in the config)."""
-
-    name: str
-    bucket: str
-    device: str
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
-    render: RenderSettings = field(default_factory=lambda: RenderSettings(target=None))
-    workers: int = 8
-    retries: int = 3
-    timezone: str = "UTC"
-    overlay_time: bool = False
-    overlay_font: str | None = None
-    tls_insecure: bool = False
-    publish: tuple[str, ...] = ()
-    source: str = "s3-frames"
-
-
-@dataclass(frozen=True)
-class AxisCamera:
-    """An Axis camera with the Timelapse2, Timelapse3 or TimelapseMe app (read only)."""
-
-    name: str
-    host: str
-    username: str
-    password: SecretSource
-    scheme: str = "http"
-    profile: str | None = None
-    render: RenderSettings = field(default_factory=lambda: RenderSettings(target=None,
-                                                                          fps=0))
-    timezone: str = "UTC"
-    rate_limit_mbps: float | None = None
-    retries: int = 3
-    workers: int = 2
-    timeout: float = 60.0
-    tls_insecure: bool = False
-    publish: tuple[str, ...] = ()
-    source: str = "axis-timelapse2"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{self.host}"
-
-
-CameraSettings = UnifiCamera | S3FramesCamera | AxisCamera
+CameraSettings = Any  # each source's own settings class (sources/<system>.py)
 
 
 @dataclass(frozen=True)
@@ -266,28 +176,6 @@ def validate_render(render: RenderSettings, where: str,
     return render
 
 
-def validate_channel(channel: int, where: str) -> int:
-    if channel not in (0, 1, 2):
-        raise ConfigError(f"{where}: channel must be 0 (high), 1 (medium) or 2 (low)")
-    return channel
-
-
-def validate_event_filter(smart_types: Any, min_score: Any, where: str) -> EventFilter:
-    if isinstance(smart_types, str):
-        smart_types = [name.strip() for name in smart_types.split(",") if name.strip()]
-    known = {name.casefold(): name for name in SMART_OBJECTS + SMART_AUDIO}
-    chosen = []
-    for name in smart_types or []:
-        if not isinstance(name, str) or name.casefold() not in known:
-            raise ConfigError(f"{where}: unknown smart type {name!r}; known: "
-                              f"{', '.join(SMART_OBJECTS + SMART_AUDIO)}")
-        chosen.append(known[name.casefold()])
-    if isinstance(min_score, bool) or not isinstance(min_score, int) \
-            or not 0 <= min_score <= 100:
-        raise ConfigError(f"{where}: min_score must be a whole number from 0 to 100")
-    return EventFilter(tuple(sorted(set(chosen))), min_score)
-
-
 def validate_timezone(name: str | None, where: str) -> str | None:
     if name is None:
         return None
@@ -308,7 +196,7 @@ def validate_host(host: str, where: str) -> str:
     return host.rstrip("/")
 
 
-class _Table:
+class Table:
     """Typed access to one TOML table that remembers which keys were read."""
 
     def __init__(self, data: dict[str, Any], where: str):
@@ -336,7 +224,7 @@ class _Table:
             raise ConfigError(f"{self.where}: unknown key '{unknown[0]}'")
 
 
-def _secret_source(table: _Table, base: Path, prefix: str) -> SecretSource:
+def secret_source(table: Table, base: Path, prefix: str) -> SecretSource:
     env = table.get(f"{prefix}_env", str)
     file = table.get(f"{prefix}_file", str)
     if bool(env) == bool(file):
@@ -348,7 +236,7 @@ def _secret_source(table: _Table, base: Path, prefix: str) -> SecretSource:
     return SecretSource(env=env)
 
 
-def _render(table: _Table, defaults: RenderSettings = RenderSettings(),
+def render_settings(table: Table, defaults: RenderSettings = RenderSettings(),
             own_fps: bool = False) -> RenderSettings:
     target = table.get("target", (int, float), defaults.target)
     return validate_render(RenderSettings(
@@ -360,114 +248,20 @@ def _render(table: _Table, defaults: RenderSettings = RenderSettings(),
     ), table.where, own_fps)
 
 
-def _positive(value: int, key: str, where: str, low: int = 1, high: int = 64) -> int:
+def positive(value: int, key: str, where: str, low: int = 1, high: int = 64) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{where}: {key} must be between {low} and {high}")
     return value
 
 
-def _unifi_camera(name: str, table: _Table, base: Path) -> UnifiCamera:
-    where = table.where
-    camera = UnifiCamera(
-        name=name,
-        host=validate_host(table.get("host", str, required=True), where),
-        username=table.get("username", str, required=True),
-        password=_secret_source(table, base, "password"),
-        camera=table.get("camera", str, required=True),
-        render=_render(table),
-        workers=_positive(table.get("workers", int, 2), "workers", where, high=8),
-        events=validate_event_filter(table.get("smart_types", list, []),
-                                     table.get("min_score", int, 0), where),
-        retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
-        tls_insecure=table.get("tls_insecure", bool, False),
-        direct_api=table.get("direct_api", bool, False),
-        merge=table.get("merge", bool, True),
-        timezone=validate_timezone(table.get("timezone", str), where),
-        channel=validate_channel(table.get("channel", int, 0), where),
-        publish=_names(table, "publish"),
-    )
-    table.get("source", str)
-    table.reject_unknown()
-    return camera
-
-
-def _s3_frames_camera(name: str, table: _Table, base: Path) -> S3FramesCamera:
-    where = table.where
-    for secret in ("aws_access_key_id", "aws_secret_access_key", "password", "secret"):
-        if secret in table.data:
-            raise ConfigError(f"{where}: '{secret}' does not belong in the config: give "
-                              "AWS credentials the boto3 way (environment, profile, role)")
-    endpoint = table.get("endpoint_url", str)
-    if endpoint and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: endpoint_url must start with https:// or http://")
-    font = table.get("overlay_font", str)
-    if font and any(char in font for char in ":'\\,;[]"):
-        raise ConfigError(f"{where}: overlay_font path must not contain : ' \\ , ; [ ]")
-    camera = S3FramesCamera(
-        name=name,
-        bucket=table.get("bucket", str, required=True),
-        device=table.get("device", str, required=True),
-        region=table.get("region", str),
-        endpoint_url=endpoint,
-        profile=table.get("profile", str),
-        render=_render(table, RenderSettings(target=None)),
-        workers=_positive(table.get("workers", int, 8), "workers", where),
-        retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
-        timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
-        overlay_time=table.get("overlay_time", bool, False),
-        overlay_font=font,
-        tls_insecure=table.get("tls_insecure", bool, False),
-        publish=_names(table, "publish"),
-    )
-    if "/" in camera.device or camera.device in ("", ".", ".."):
-        raise ConfigError(f"{where}: device must be the camera's serial number")
-    table.get("source", str)
-    table.reject_unknown()
-    return camera
-
-
-def _axis_camera(name: str, table: _Table, base: Path) -> AxisCamera:
-    where = table.where
-    host = table.get("host", str, required=True).strip().rstrip("/")
-    if "://" in host or "/" in host or not host:
-        raise ConfigError(f"{where}: host is a host name or address (and optional "
-                          ":port); set the scheme with `scheme`")
-    scheme = table.get("scheme", str, "http")
-    if scheme not in ("http", "https"):
-        raise ConfigError(f"{where}: scheme must be 'http' or 'https'")
-    rate = table.get("rate_limit_mbps", (int, float))
-    if rate is not None and rate <= 0:
-        raise ConfigError(f"{where}: rate_limit_mbps must be positive")
-    profile = table.get("profile", (str, int))
-    camera = AxisCamera(
-        name=name, host=host, username=table.get("username", str, required=True),
-        password=_secret_source(table, base, "password"), scheme=scheme,
-        profile=None if profile is None else str(profile),
-        render=_render(table, RenderSettings(target=None, fps=0), own_fps=True),
-        timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
-        rate_limit_mbps=None if rate is None else float(rate),
-        retries=_positive(table.get("retries", int, 3), "retries", where, high=20),
-        workers=_positive(table.get("workers", int, 2), "workers", where, high=8),
-        timeout=float(table.get("timeout", (int, float), 60.0)),
-        tls_insecure=table.get("tls_insecure", bool, False),
-        publish=_names(table, "publish"))
-    table.get("source", str)
-    table.reject_unknown()
-    return camera
-
-
-SOURCES = {"unifi": _unifi_camera, "s3-frames": _s3_frames_camera,
-           "axis-timelapse2": _axis_camera}
-
-
-def _names(table: _Table, key: str) -> tuple[str, ...]:
+def sink_names(table: Table, key: str) -> tuple[str, ...]:
     names = table.get(key, list, [])
     if not all(isinstance(name, str) for name in names):
         raise ConfigError(f"{table.where}: '{key}' must be a list of sink names")
     return tuple(names)
 
 
-def _allsky_sink(name: str, table: _Table, base: Path) -> AllskySink:
+def _allsky_sink(name: str, table: Table, base: Path) -> AllskySink:
     where = table.where
     url = table.get("url", str, required=True).rstrip("/")
     if not url.startswith(("http://", "https://")):
@@ -484,17 +278,17 @@ def _allsky_sink(name: str, table: _Table, base: Path) -> AllskySink:
             raise ConfigError(f"{where}: camera_uuid is not a UUID") from None
     sink = AllskySink(
         name=name, url=url, username=table.get("username", str, required=True),
-        apikey=_secret_source(table, base, "apikey"), camera_uuid=camera_uuid,
+        apikey=secret_source(table, base, "apikey"), camera_uuid=camera_uuid,
         tls_insecure=table.get("tls_insecure", bool, False), mode=mode,
         night=table.get("night", bool, False),
         thumbnail=table.get("thumbnail", bool, False),
-        retries=_positive(table.get("retries", int, 3), "retries", where, high=20))
+        retries=positive(table.get("retries", int, 3), "retries", where, high=20))
     table.get("kind", str)
     table.reject_unknown()
     return sink
 
 
-def _s3_sink(name: str, table: _Table, base: Path) -> S3Sink:
+def _s3_sink(name: str, table: Table, base: Path) -> S3Sink:
     endpoint = table.get("endpoint_url", str)
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"{table.where}: endpoint_url must start with https:// or "
@@ -532,7 +326,7 @@ def _load_tables(data: dict[str, Any], section: str, kinds: dict[str, Any],
         validate_name(name, where)
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be a table")
-        table = _Table(raw, where)
+        table = Table(raw, where)
         kind = table.get(kind_key, str, required=True)
         if kind not in kinds:
             raise ConfigError(f"{where}: unknown {kind_key} {kind!r}; known: "
@@ -557,13 +351,15 @@ def load_config(path: Path | str | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
-    top = _Table(data, str(path))
+    top = Table(data, str(path))
     base = path.resolve().parent
     out = Path(top.get("out", str, "out")).expanduser()
     cameras_data = top.get("cameras", dict, {})
     sinks_data = top.get("publish", dict, {})
     top.reject_unknown()
-    cameras = _load_tables(cameras_data, "cameras", SOURCES, "source", path, base)
+    from .sources import SOURCES  # the registry knows every camera system
+    parsers = {name: source.parse for name, source in SOURCES.items()}
+    cameras = _load_tables(cameras_data, "cameras", parsers, "source", path, base)
     sinks = _load_tables(sinks_data, "publish", SINKS, "kind", path, base)
     for name, camera in cameras.items():
         for sink in camera.publish:
@@ -575,19 +371,14 @@ def load_config(path: Path | str | None = None) -> Config:
 
 
 def with_overrides(camera: Any, **overrides: Any) -> Any:
-    """The camera with non-None overrides applied (render keys go into `render`)."""
+    """The camera with the non-None command-line overrides applied: render keys go
+    into `render`; the rest go to the settings class's `overridden` (which checks
+    them as its parser would)."""
     render_keys = {"target", "fps", "crf", "preset", "scale"}
     render = {k: v for k, v in overrides.items() if k in render_keys and v is not None}
-    rest = {k: v for k, v in overrides.items() if k not in render_keys and v is not None
-            and hasattr(camera, k)}
+    rest = {k: v for k, v in overrides.items() if k not in render_keys and v is not None}
     if render:
-        rest["render"] = validate_render(replace(camera.render, **render),
-                                         "command line", isinstance(camera, AxisCamera))
-    if "channel" in rest:
-        validate_channel(rest["channel"], "command line")
-    smart, score = overrides.get("smart_types"), overrides.get("min_score")
-    if (smart is not None or score is not None) and hasattr(camera, "events"):
-        rest["events"] = validate_event_filter(
-            camera.events.smart_types if smart is None else smart,
-            camera.events.min_score if score is None else score, "command line")
-    return replace(camera, **rest)
+        camera = replace(camera, render=validate_render(
+            replace(camera.render, **render), "command line",
+            getattr(camera, "OWN_FPS", False)))
+    return camera.overridden(**rest) if rest else camera

@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from .build import DayBuild
-from .days import parse_date
 from .config import load_config
+from .days import parse_date
 from .errors import TlbuildError, UsageError, storage_error
 from .runtime import install_signal_handlers, setup_console_logging
 
@@ -30,7 +30,8 @@ def _doit_command(argv: list[str]) -> str:
 
 
 def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str, Any]:
-    from .tasks import namespace
+    from . import demo
+    from .graph import namespace
     argv = sys.argv if argv is None else argv
     setup_console_logging()
     try:
@@ -55,7 +56,10 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         build = DayBuild(settings, day, config.out / settings.name / day.isoformat(),
                          offline=get_var("offline", "") not in ("", "0", "false"),
                          sinks=config.sinks)
-        names = namespace(build, lock=_doit_command(argv) not in READ_ONLY)
+        command = _doit_command(argv)
+        if command not in READ_ONLY and not build.offline:
+            demo.start(build)  # a "simulator" camera: its device, in this process
+        names = namespace(build, lock=command not in READ_ONLY)
         install_signal_handlers()
         build.start_log()
     except OSError as error:

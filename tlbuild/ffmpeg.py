@@ -19,8 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 
@@ -169,6 +170,11 @@ def render_argv(template: str, **values: Any) -> list[str]:
             raise MediaError(f"template value {key!r} contains a line break")
     text = _templates.get_template(template).render(ffmpeg=ffmpeg_exe(), **values)
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def concat_quote(path: Path | str) -> str:
+    """A path for ffmpeg's concat lists, quoted: a single quote becomes '\\''."""
+    return "'" + str(path).replace("'", "'\\''") + "'"
 
 
 def speed_text(speed: float) -> str:

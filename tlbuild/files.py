@@ -15,8 +15,9 @@ import re
 import secrets
 import shutil
 import unicodedata
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 log = logging.getLogger("tlbuild")
 

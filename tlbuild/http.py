@@ -18,9 +18,11 @@ import socket
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import urllib3
@@ -40,7 +42,7 @@ T = TypeVar("T")
 
 # Set by a signal handler: long waits and downloads stop promptly when it is set.
 stop_requested = threading.Event()
-_sockets: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
+_sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
 
 
 class _KnownConnection(HTTPConnection):
@@ -292,7 +294,7 @@ class HttpClient:
                  validate: Callable[[Path], T] | None = None,
                  on_bytes: Callable[[int, int | None], None] | None = None,
                  rate: float | None = None,
-                 hold: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+                 hold: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
                  ) -> tuple[int, T | None]:
         """Stream an answer into a temporary file beside `final`, check it, rename it.
 

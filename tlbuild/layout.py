@@ -17,7 +17,7 @@ class DayLayout:
     date: dt.date
 
     @classmethod
-    def create(cls, root: Path, camera: str, date: dt.date) -> "DayLayout":
+    def create(cls, root: Path, camera: str, date: dt.date) -> DayLayout:
         return cls(root=root.absolute(), label=safe_name(camera, "camera"), date=date)
 
     @property

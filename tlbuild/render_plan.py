@@ -34,7 +34,7 @@ class RenderPlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "RenderPlan":
+    def from_dict(cls, data: dict[str, Any] | None) -> RenderPlan:
         return cls(**data) if data else cls(DIRECT)
 
 

@@ -9,7 +9,8 @@ clips would print 500 of them). Quiet: failures and the final count only.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from doit.reporter import ConsoleReporter
 

@@ -11,19 +11,21 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from doit import create_after
-from doit.tools import config_changed
 
 from ..build import DayBuild
 from ..config import AllskySink, S3Sink, Sink
 from ..errors import RemoteError
-from ..files import json_intact, read_json, safe_name, write_json_if_changed
 from ..ffmpeg import render_file
+from ..files import read_json, safe_name
+from ..graph import task
 from ..probe import probe
+from ..records import Receipt
 from . import s3 as s3_sink
 from .indi_allsky import THUMBNAIL, VIDEO, SyncApiClient, SyncApiError
 
@@ -79,13 +81,13 @@ def publish_allsky(build: DayBuild, sink: AllskySink, video: Path, size: int,
         metadata["thumbnail_uuid"] = send_thumbnail(build, client, sink, video, info,
                                                     cam, offset, created)
     method = "PUT" if sink.mode == "put" else "POST"
-    previous = read_json(receipt_path(build, sink), {}) or {}
+    previous = Receipt.read(receipt_path(build, sink))
     try:
         answer = client.upload("video", metadata, video, video.name, method)
     except SyncApiError as error:
-        if error.code == "file_exists" and previous.get("size") == size:
+        if error.code == "file_exists" and previous and previous.size == size:
             log.info("%s: the server already has this video (same size)", sink.name)
-            return {"remote_id": previous.get("remote_id"), "url": previous.get("url")}
+            return {"remote_id": previous.remote_id, "url": previous.url}
         if error.code == "file_exists":
             raise RemoteError(f"{error}; it differs from this one: set mode = \"put\" "
                               "to replace it") from None
@@ -111,21 +113,24 @@ def send_thumbnail(build: DayBuild, client: SyncApiClient, sink: AllskySink,
     return thumb_uuid
 
 
+def publish_s3(build: DayBuild, sink: S3Sink, video: Path, size: int,
+               digest: str) -> dict[str, Any]:
+    key = s3_sink.object_key(sink, safe_name(build.settings.name),
+                             build.date.isoformat(), video.name)
+    return s3_sink.upload(sink, video, key, size, digest)
+
+
+SENDERS = {"s3": publish_s3, "indi-allsky": publish_allsky}  # by the sink's `kind`
+
+
 def publish(build: DayBuild, sink: Sink) -> None:
     video = build.layout.timelapse
     size, digest = file_digest(video)
-    if isinstance(sink, S3Sink):
-        key = s3_sink.object_key(sink, safe_name(build.settings.name),
-                                 build.date.isoformat(), video.name)
-        remote = s3_sink.upload(sink, video, key, size, digest)
-    else:
-        remote = publish_allsky(build, sink, video, size, digest)
-    receipt = {"sink": sink.name, "kind": sink.kind, "camera": build.settings.name,
-               "date": build.date.isoformat(), "file": video.name, "size": size,
-               "sha256": digest,
-               "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               **remote}
-    write_json_if_changed(receipt_path(build, sink), receipt)
+    remote = SENDERS[sink.kind](build, sink, video, size, digest)
+    Receipt(sink=sink.name, kind=sink.kind, camera=build.settings.name,
+            date=build.date.isoformat(), file=video.name, size=size, sha256=digest,
+            time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **remote).write(receipt_path(build, sink))
     log.info("published %s to %s: %s", video.name, sink.name, remote.get("url"))
 
 
@@ -139,12 +144,9 @@ def tasks(build: DayBuild, sinks: list[Sink]) -> dict[str, Any]:
             settings = sink.settings()
             if isinstance(sink, AllskySink):
                 settings["camera_uuid"] = camera_uuid(build, sink)
-            yield {"name": sink.name,
-                   "actions": [build.action(f"publish:{sink.name}", publish, sink)],
-                   "file_dep": [str(build.layout.timelapse)],
-                   "targets": [str(receipt_path(build, sink))],
-                   "uptodate": [config_changed(settings),
-                                json_intact(receipt_path(build, sink))],
-                   "clean": True, "verbosity": 2}
+            # again only when the video or the sink's settings change
+            yield task(build, "publish", publish, sink, subtask=sink.name, reads=settings,
+                       file_dep=[build.layout.timelapse],
+                       targets=[receipt_path(build, sink)])
 
     return {"task_publish": task_publish}

@@ -122,7 +122,7 @@ def make_handler(state: AllskyState) -> type[QuietHandler]:
             asset = state.assets[key]
             return self._answer(kind, 200, {"id": asset["id"], "url": asset["url"]})
 
-        do_POST = do_PUT = _handle  # noqa: N815
+        do_POST = do_PUT = _handle
 
     return Handler
 

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -154,10 +154,10 @@ def make_handler(state: AxisState) -> type[QuietHandler]:
             self._log(endpoint, 200, query)
             self.send_body(200, json.dumps(payload).encode(), "application/json")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._serve()
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._serve()
 
         def _serve(self) -> None:
@@ -308,9 +308,10 @@ _demo: SimulatedAxis | None = None
 _demo_lock = threading.Lock()
 
 
-def demo_camera(username: str, password: str, date: dt.date) -> SimulatedAxis:
-    """The in-process Timelapse3 camera behind `host = "simulator"` (started once):
-    a daily archive of the requested date and a weekly one around it."""
+def demo(settings: Any, password: Any, date: dt.date) -> Any:
+    """The demo camera (host = "simulator"): a Timelapse3 camera with a daily archive
+    of the requested date and a weekly one around it, started once in this process on
+    127.0.0.1; returns the settings pointed at it."""
     global _demo
     with _demo_lock:
         if _demo is None:
@@ -320,8 +321,9 @@ def demo_camera(username: str, password: str, date: dt.date) -> SimulatedAxis:
                     minutes=5), day + dt.timedelta(hours=23, minutes=55), 96, 10, 320, 180),
                 ArchiveSpec(f"Site_week_{date:%Y_%m_%d}.mp4", "2", day - dt.timedelta(
                     days=3), day + dt.timedelta(days=3, hours=23), 168, 10, 320, 180)]
-            _demo = SimulatedAxis("timelapse3", {username: password}, archives,
+            _demo = SimulatedAxis("timelapse3", {settings.username: password.reveal()},
+                                  archives,
                                   profiles=[{"id": "1", "name": "Site", "fps": 10},
                                             {"id": "2", "name": "Site weekly", "fps": 10}])
             _demo.start()
-        return _demo
+    return replace(settings, host=_demo.host, scheme="http")

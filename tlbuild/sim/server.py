@@ -19,7 +19,7 @@ class QuietHandler(BaseHTTPRequestHandler):
         # and delayed ACKs add ~40 ms to every keep-alive request
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # tests read the simulator's own request log instead
 
     def send_body(self, status: int, body: bytes, content_type: str,
@@ -56,7 +56,7 @@ class LoopbackServer:
         host, port = self.httpd.server_address[:2]
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         self.thread.start()
         return self
 
@@ -102,12 +102,12 @@ class SimulatedServer:
 def self_signed_cert() -> Path:
     """A throwaway self-signed certificate for 127.0.0.1 (key and cert in one PEM)."""
     import datetime as dt
+    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tlbuild-sim")])
@@ -119,10 +119,9 @@ def self_signed_cert() -> Path:
             .add_extension(x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             .sign(key, hashes.SHA256()))
-    handle = tempfile.NamedTemporaryFile(suffix=".pem", delete=False)
-    handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                   serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()))
-    handle.write(cert.public_bytes(serialization.Encoding.PEM))
-    handle.close()
+    with tempfile.NamedTemporaryFile(suffix=".pem", delete=False) as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
     return Path(handle.name)

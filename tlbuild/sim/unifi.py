@@ -231,7 +231,7 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             with state.lock:
                 return state.sessions.get(token.value) if token else None
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if urlsplit(self.path).path != "/api/auth/login":
                 return self._json("unknown", 404, {"error": "not found"})
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -263,7 +263,7 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
                                       "SameSite=Strict; Secure",  # even to tests
                         "X-CSRF-Token": secrets.token_hex(8)})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             prefix = next((p for p in PREFIXES if url.path.startswith(p)), None)
             endpoint = url.path[len(prefix):] if prefix else "unknown"
@@ -415,16 +415,16 @@ _demo: SimulatedNvr | None = None
 _demo_lock = threading.Lock()
 
 
-def demo_simulator(users: dict[str, Any]) -> SimulatedNvr:
-    """The in-process NVR behind the `demo` camera (host = "simulator"), started once."""
+def demo(settings: Any, password: Any, date: dt.date) -> Any:
+    """The demo camera (host = "simulator"): this console, started once in this
+    process on 127.0.0.1; returns the settings pointed at it."""
     global _demo
     with _demo_lock:
         if _demo is None:
-            plain = {name: getattr(secret, "reveal", lambda s=secret: s)()
-                     for name, secret in users.items()}
-            _demo = SimulatedNvr(plain, clip=ClipSpec(320, 180, 10), events_per_day=16)
+            _demo = SimulatedNvr({settings.username: password.reveal()},
+                                 clip=ClipSpec(320, 180, 10), events_per_day=16)
             _demo.start()
-        return _demo
+    return replace(settings, host=_demo.url)
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ import datetime as dt
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
@@ -54,7 +55,7 @@ class Archive:
                 "local_name": self.local_name}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Archive":
+    def from_dict(cls, data: dict[str, Any]) -> Archive:
         fields = {k: data[k] for k in ("filename", "profile_id", "size", "frames", "fps",
                                        "first_ms", "last_ms", "container", "path",
                                        "query")}

@@ -16,35 +16,105 @@ times); TimelapseMe's `frames` route gives the real ones.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar
 
 from doit import create_after
-from doit.tools import config_changed
 
 from .. import __version__
 from ..build import DayBuild
+from ..config import (
+    ConfigError,
+    RenderSettings,
+    SecretSource,
+    Table,
+    positive,
+    render_settings,
+    secret_source,
+    sink_names,
+    validate_timezone,
+)
 from ..days import day_window
-from ..config import SIMULATOR_HOST
 from ..errors import MediaError, UsageError
+from ..ffmpeg import concat_quote, ffmpeg_version, render_file
+from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
+from ..graph import task, verify_output, verify_task
 from ..http import Unavailable
-from ..files import (file_stamp, json_intact, read_json, write_bytes_if_changed,
-                     write_json_if_changed)
-from ..ffmpeg import ffmpeg_version, render_file
-from ..tasks import verify_output
+from ..records import DaySummary
 from .axis_client import Archive, AxisClient
 
 log = logging.getLogger("tlbuild.axis")
 DEFAULT_FPS = 10
 
 
+# --- settings ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AxisCamera:
+    """An Axis camera with the Timelapse2, Timelapse3 or TimelapseMe app (read only)."""
+
+    name: str
+    host: str
+    username: str
+    password: SecretSource
+    scheme: str = "http"
+    profile: str | None = None
+    render: RenderSettings = field(default_factory=lambda: RenderSettings(target=None,
+                                                                          fps=0))
+    timezone: str = "UTC"
+    rate_limit_mbps: float | None = None
+    retries: int = 3
+    workers: int = 2
+    timeout: float = 60.0
+    tls_insecure: bool = False
+    publish: tuple[str, ...] = ()
+    source: str = "axis-timelapse2"
+    OWN_FPS: ClassVar[bool] = True  # fps = 0 keeps the archive's own
+
+    def overridden(self, **values: Any) -> AxisCamera:
+        return replace(self, **{k: v for k, v in values.items() if hasattr(self, k)})
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+
+def parse(name: str, table: Table, base: Path) -> AxisCamera:
+    where = table.where
+    host = table.get("host", str, required=True).strip().rstrip("/")
+    if "://" in host or "/" in host or not host:
+        raise ConfigError(f"{where}: host is a host name or address (and optional "
+                          ":port); set the scheme with `scheme`")
+    scheme = table.get("scheme", str, "http")
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"{where}: scheme must be 'http' or 'https'")
+    rate = table.get("rate_limit_mbps", (int, float))
+    if rate is not None and rate <= 0:
+        raise ConfigError(f"{where}: rate_limit_mbps must be positive")
+    profile = table.get("profile", (str, int))
+    camera = AxisCamera(
+        name=name, host=host, username=table.get("username", str, required=True),
+        password=secret_source(table, base, "password"), scheme=scheme,
+        profile=None if profile is None else str(profile),
+        render=render_settings(table, RenderSettings(target=None, fps=0), own_fps=True),
+        timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
+        rate_limit_mbps=None if rate is None else float(rate),
+        retries=positive(table.get("retries", int, 3), "retries", where, high=20),
+        workers=positive(table.get("workers", int, 2), "workers", where, high=8),
+        timeout=float(table.get("timeout", (int, float), 60.0)),
+        tls_insecure=table.get("tls_insecure", bool, False),
+        publish=sink_names(table, "publish"))
+    table.get("source", str)
+    table.reject_unknown()
+    return camera
+
+
+
 def client_for(build: DayBuild) -> AxisClient:
     settings = build.settings
-    base = settings.base_url
-    if settings.host == SIMULATOR_HOST:
-        from ..sim.axis import demo_camera
-        base = demo_camera(settings.username, build.password.reveal(), build.date).url
-    return AxisClient(base, settings.username, build.password,
+    return AxisClient(settings.base_url, settings.username, build.password,
                       zone=settings.timezone, retries=settings.retries,
                       timeout=settings.timeout, tls_insecure=settings.tls_insecure,
                       rate_limit_mbps=settings.rate_limit_mbps)
@@ -178,8 +248,7 @@ def write_day(build: DayBuild) -> None:
     archives = day_archives(build)
     fps = output_fps(build, archives)
     frames = sum(a["cut"][1] - a["cut"][0] + 1 for a in archives)
-    lines = "".join("file '" + str(segment_path(build, a)).replace("'", "'\\''") + "'\n"
-                    for a in archives)
+    lines = "".join(f"file {concat_quote(segment_path(build, a))}\n" for a in archives)
     write_bytes_if_changed(build.layout.segments_list, lines.encode())
     write_json_if_changed(build.layout.day_json, {
         "camera_name": build.settings.name, "date": build.date.isoformat(),
@@ -188,7 +257,9 @@ def write_day(build: DayBuild) -> None:
         "archives": [a["filename"] for a in archives], "frame_count": frames,
         "fps": fps, "duration_secs": round(frames / fps, 3),
         "tool_version": __version__, "ffmpeg_version": ffmpeg_version(),
-        "render": build.settings.render.as_dict()})
+        "render": build.settings.render.as_dict(),
+        "summary": DaySummary("archives", len(archives), len(archives), 0, frames, fps,
+                              round(frames / fps, 3)).as_dict()})
 
 
 def render(build: DayBuild) -> dict[str, Any] | None:
@@ -208,14 +279,18 @@ def verify(build: DayBuild) -> dict[str, Any]:
     return verify_output(build, day["frame_count"], day["fps"], {})
 
 
+def failures(build: DayBuild) -> tuple[int, int, str | None]:
+    """An archive that cannot be downloaded stops the run: none fail quietly."""
+    return 0, len(day_archives(build)), None
+
+
 def tasks(build: DayBuild) -> dict[str, Any]:
     layout, settings = build.layout, build.settings
 
     def task_scan() -> dict[str, Any]:
         """Detect the app, list its archives, pick this day's (read only)."""
-        return {"actions": [build.action("scan", scan)],
-                "targets": [str(layout.camera_json), str(layout.archive_index)],
-                "uptodate": [False], "clean": True, "verbosity": 2}
+        return task(build, "scan", scan, targets=[layout.camera_json, layout.archive_index],
+                    uptodate=[False])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:
@@ -228,11 +303,11 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             def complete(path: Path = path, expected: int | None = expected) -> bool:
                 return path.exists() and (expected is None or
                                           path.stat().st_size == expected)
-            yield {"name": path.stem,
-                   "actions": [] if build.offline else [
-                       build.action(f"fetch:{path.stem}", fetch, item)],
-                   "targets": [str(path)], "uptodate": [complete],
-                   "clean": True, "verbosity": 2}
+            made = task(build, "fetch", fetch, item, subtask=path.stem, targets=[path],
+                        uptodate=[complete])
+            if build.offline:
+                made["actions"] = []  # offline: what is on disk
+            yield made
 
     @create_after(executed="scan")
     def task_segment() -> Iterator[dict[str, Any]]:
@@ -243,47 +318,37 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             path = segment_path(build, item)
             archive = layout.archive_dir / item["local_name"]
             # doit does not link a file dep to the delayed task that makes it: say so
-            yield {"name": path.stem,
-                   "actions": [build.action(f"segment:{path.stem}", segment, item, fps)],
-                   "task_dep": [f"fetch:{archive.stem}"],
-                   "file_dep": [str(archive)],
-                   "targets": [str(path)],
-                   "uptodate": [config_changed({"cut": item["cut"], "fps": fps,
-                                                "crf": settings.render.crf,
-                                                "preset": settings.render.preset,
-                                                "ffmpeg": ffmpeg_version()}),
-                                made_intact(path)],
-                   "clean": True, "verbosity": 2}
+            yield task(build, "segment", segment, item, fps, subtask=path.stem,
+                       reads={"cut": item["cut"], "fps": fps, "crf": settings.render.crf,
+                              "preset": settings.render.preset},
+                       task_dep=[f"fetch:{archive.stem}"], file_dep=[archive],
+                       targets=[path], uptodate=[made_intact(path)])
 
     @create_after(executed="scan")
     def task_speed() -> dict[str, Any]:
         """Write day.json and the list of segments."""
         archives = day_archives(build)
-        return {"actions": [build.action("speed", write_day)], "task_dep": ["segment"],
-                "file_dep": [str(layout.archive_index)],
-                "targets": [str(layout.day_json), str(layout.segments_list)],
-                "uptodate": [config_changed({"render": settings.render.as_dict(),
-                                             "fps": output_fps(build, archives),
-                                             "ffmpeg": ffmpeg_version()}),
-                             json_intact(layout.day_json)],
-                "clean": True, "verbosity": 2}
+        return task(build, "speed", write_day, task_dep=["segment"],
+                    reads={"render": settings.render.as_dict(),
+                           "fps": output_fps(build, archives)},
+                    file_dep=[layout.archive_index],
+                    targets=[layout.day_json, layout.segments_list])
 
     @create_after(executed="scan")
     def task_render() -> dict[str, Any]:
         """Join the segments into the day's MP4 (faststart)."""
-        segments = [str(segment_path(build, a)) for a in day_archives(build)]
-        return {"actions": [build.action("render", render)], "task_dep": ["speed"],
-                "file_dep": [str(layout.day_json), str(layout.segments_list), *segments],
-                "targets": [str(layout.timelapse)],
-                "uptodate": [build.output_as_rendered], "clean": True, "verbosity": 2}
+        segments = [segment_path(build, a) for a in day_archives(build)]
+        return task(build, "render", render, task_dep=["speed"],
+                    file_dep=[layout.day_json, layout.segments_list, *segments],
+                    targets=[layout.timelapse], uptodate=[build.output_as_rendered])
 
     def task_verify() -> dict[str, Any]:
         """Check the output's frame count and duration."""
-        return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
-                "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
-                "uptodate": [build.output_unchanged, json_intact(layout.verify_json)],
-                "clean": True, "verbosity": 2}
+        return verify_task(build, verify, file_dep=[layout.day_json])
 
     return {"task_scan": task_scan, "task_fetch": task_fetch,
             "task_segment": task_segment, "task_speed": task_speed,
             "task_render": task_render, "task_verify": task_verify}
+
+
+ORDER = ("scan", "fetch", "segment", "speed", "render", "verify")

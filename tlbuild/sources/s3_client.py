@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import AuthError, CameraNotFound, RemoteError
 
@@ -42,16 +43,20 @@ class S3Client:
         """boto3's errors as tlbuild's."""
         try:
             yield
-        except Exception as error:  # noqa: BLE001 - mapped, or raised as it was
+        except Exception as error:
             mapped = self.map_error(error)
             if mapped is error:
                 raise
             raise mapped from None
 
     def map_error(self, error: Exception) -> Exception:
-        from botocore.exceptions import (BotoCoreError, ClientError,
-                                         EndpointConnectionError, NoCredentialsError,
-                                         ProfileNotFound)
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ProfileNotFound,
+        )
         bucket = self.bucket
         if isinstance(error, NoCredentialsError):
             return AuthError("no AWS credentials found: set AWS_ACCESS_KEY_ID and "

@@ -19,33 +19,100 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
-import datetime as dt
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from doit import create_after
-from doit.tools import config_changed
 
-from .. import __version__
+from .. import frames
 from ..build import DayBuild
-from ..days import day_window, utc_dates
-from ..config import S3FramesCamera
+from ..config import (
+    ConfigError,
+    RenderSettings,
+    Table,
+    positive,
+    render_settings,
+    sink_names,
+    validate_timezone,
+)
+from ..days import utc_dates
 from ..errors import UsageError
-from ..files import (atomic_open, json_intact, read_json, safe_name,
-                     write_bytes_if_changed, write_json_if_changed)
-from ..ffmpeg import default_font, ffmpeg_version, render_file
+from ..files import atomic_open, read_json, safe_name, write_json_if_changed
+from ..frames import BAD, GOOD
+from ..graph import remove_files, task
 from ..probe import jpeg_size
 from .s3_client import S3Client
-from ..tasks import verify_output
 
 log = logging.getLogger("tlbuild.s3")
-GOOD, BAD = "ok", "bad"
+
+
+# --- settings ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class S3FramesCamera:
+    """Frames that an Axis camera's FixedIT Data Agent stores in S3 (credentials the
+    boto3 way: environment, profile or instance role; never in the config)."""
+
+    name: str
+    bucket: str
+    device: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    render: RenderSettings = field(default_factory=lambda: RenderSettings(target=None))
+    workers: int = 8
+    retries: int = 3
+    timezone: str = "UTC"
+    overlay_time: bool = False
+    overlay_font: str | None = None
+    tls_insecure: bool = False
+    publish: tuple[str, ...] = ()
+    source: str = "s3-frames"
+
+    def overridden(self, **values: Any) -> S3FramesCamera:
+        return replace(self, **{k: v for k, v in values.items() if hasattr(self, k)})
+
+
+def parse(name: str, table: Table, base: Path) -> S3FramesCamera:
+    where = table.where
+    for secret in ("aws_access_key_id", "aws_secret_access_key", "password", "secret"):
+        if secret in table.data:
+            raise ConfigError(f"{where}: '{secret}' does not belong in the config: give "
+                              "AWS credentials the boto3 way (environment, profile, role)")
+    endpoint = table.get("endpoint_url", str)
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: endpoint_url must start with https:// or http://")
+    font = table.get("overlay_font", str)
+    if font and any(char in font for char in ":'\\,;[]"):
+        raise ConfigError(f"{where}: overlay_font path must not contain : ' \\ , ; [ ]")
+    camera = S3FramesCamera(
+        name=name,
+        bucket=table.get("bucket", str, required=True),
+        device=table.get("device", str, required=True),
+        region=table.get("region", str),
+        endpoint_url=endpoint,
+        profile=table.get("profile", str),
+        render=render_settings(table, RenderSettings(target=None)),
+        workers=positive(table.get("workers", int, 8), "workers", where),
+        retries=positive(table.get("retries", int, 3), "retries", where, high=20),
+        timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
+        overlay_time=table.get("overlay_time", bool, False),
+        overlay_font=font,
+        tls_insecure=table.get("tls_insecure", bool, False),
+        publish=sink_names(table, "publish"),
+    )
+    if "/" in camera.device or camera.device in ("", ".", ".."):
+        raise ConfigError(f"{where}: device must be the camera's serial number")
+    table.get("source", str)
+    table.reject_unknown()
+    return camera
+
 
 
 def s3_client(settings: S3FramesCamera) -> S3Client:
@@ -87,16 +154,6 @@ def frame_timestamp(document: dict[str, Any]) -> float:
         if value > limit:
             return value / scale
     return float(value)
-
-
-def most_common_size(frames: list[dict[str, Any]]) -> tuple[int, int]:
-    sizes = collections.Counter((f["width"], f["height"]) for f in frames)
-    (width, height), _ = max(sizes.items(), key=lambda item: (item[1], item[0]))
-    return width + width % 2, height + height % 2  # yuv420p needs even sizes
-
-
-def ffconcat_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "'\\''") + "'"
 
 
 # --- the frame task ------------------------------------------------------------------
@@ -217,105 +274,37 @@ def scan(build: DayBuild) -> None:
              len(objects), len(frames), ", ".join(utc_dates(build.date, settings.timezone)))
 
 
-def write_index(build: DayBuild, store: FrameStore) -> None:
-    """frame_index.json (every frame of the day, bad ones with reasons) and frames.txt."""
-    settings = build.settings
-    start, end = day_window(build.date, settings.timezone)
-    tz = ZoneInfo(settings.timezone)
-    index = []
+def frame_list(build: DayBuild, store: FrameStore) -> list[dict[str, Any]]:
+    """The frames this bucket holds for the day, as the frame pipeline takes them."""
+    listed = []
     for frame in read_json(build.layout.object_list, []):
         record = read_json(store.record_path(frame), None)
         if record is None:
             continue
-        stamp = record.get("timestamp")
-        in_day = stamp is not None and start <= stamp * 1000 < end
-        undated_here = stamp is None and frame["key_date"] == build.date.isoformat()
-        if not (in_day or undated_here):
-            continue  # another local day's frame
-        entry = {"key": record["key"], "status": record["status"], "timestamp": stamp,
-                 "file": store.image_path(frame).relative_to(build.layout.root).as_posix()
-                 if record["status"] == GOOD else None}
-        if stamp is not None:
-            entry["local_time"] = dt.datetime.fromtimestamp(stamp, tz).isoformat()
-        for name in ("reason", "width", "height"):
-            if name in record:
-                entry[name] = record[name]
-        index.append(entry)
-    index.sort(key=lambda e: (e["timestamp"] if e["timestamp"] is not None else 0, e["key"]))
-    write_json_if_changed(build.layout.frame_index, index)
-
-    good = [e for e in index if e["status"] == GOOD]
-    fps = frames_fps(build, len(good))
-    lines = ["ffconcat version 1.0\n"]
-    for entry in good:
-        local = dt.datetime.fromtimestamp(entry["timestamp"], tz)
-        lines += [f"file {ffconcat_path(build.layout.root / entry['file'])}\n",
-                  f"file_packet_metadata 'tlbuild_time={local:%Y-%m-%d %H:%M:%S}'\n",
-                  f"duration {1 / fps:.6f}\n"]
-    write_bytes_if_changed(build.layout.frames_list, "".join(lines).encode())
+        good = record["status"] == GOOD
+        listed.append({**{key: record[key] for key in ("reason", "width", "height")
+                          if key in record},
+                       "key": record["key"], "status": record["status"],
+                       "timestamp": record.get("timestamp"), "filed": frame["key_date"],
+                       "file": store.image_path(frame).relative_to(build.layout.root)
+                       .as_posix() if good else None})
+    return listed
 
 
-def frames_fps(build: DayBuild, count: int) -> float:
-    """The configured fps, or the fps that makes `count` frames last `target` s."""
-    render = build.settings.render
-    if render.target and count:
-        return min(max(count / render.target, 1.0), 240.0)
-    return float(render.fps)
-
-
-def write_day(build: DayBuild) -> None:
-    index = read_json(build.layout.frame_index, [])
-    good = [e for e in index if e["status"] == GOOD]
-    fps = frames_fps(build, len(good))
-    width, height = most_common_size(good) if good else (0, 0)
-    write_json_if_changed(build.layout.day_json, {
-        "camera_name": build.settings.name, "device": build.settings.device,
-        "date": build.date.isoformat(), "timezone": build.settings.timezone,
-        "frame_count": len(good), "bad_frames": len(index) - len(good),
-        "first_time": good[0]["local_time"] if good else None,
-        "last_time": good[-1]["local_time"] if good else None,
-        "fps": round(fps, 6), "duration_secs": round(len(good) / fps, 3),
-        "width": width, "height": height,
-        "tool_version": __version__, "ffmpeg_version": ffmpeg_version(),
-        "render": {**build.settings.render.as_dict(),
-                   "overlay_time": build.settings.overlay_time},
-    })
-
-
-def render(build: DayBuild) -> dict[str, Any] | None:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("frame_count"):
-        log.info("%s %s: no frames to render", build.settings.name, build.date)
-        return None
-    settings = build.settings
-    font = settings.overlay_font or default_font()
-    log.info("rendering %s: %d frames at %g fps", build.layout.timelapse.name,
-             day["frame_count"], day["fps"])
-    render_file("render_frames.j2", build.layout.timelapse, day["duration_secs"],
-                frames=build.layout.frames_list, width=day["width"],
-                height=day["height"], fps=f"{day['fps']:g}",
-                frame_count=day["frame_count"], crf=settings.render.crf,
-                preset=settings.render.preset, overlay=settings.overlay_time, font=font)
-    return {"rendered": build.output_stamp()}
-
-
-def verify(build: DayBuild) -> dict[str, Any]:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("frame_count"):
-        return {"output": None}
-    return verify_output(build, day["frame_count"], day["fps"], {},
-                         size=(day["width"], day["height"]))
+def failures(build: DayBuild) -> tuple[int, int, str | None]:
+    """Bad frames are the bucket's, not failures a rerun could fix: none."""
+    day = read_json(build.layout.day_json, {}) or {}
+    return 0, day.get("frame_count", 0) + day.get("bad_frames", 0), None
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
-    layout, settings = build.layout, build.settings
+    """Scan, one fetch per frame, then the frame pipeline (frames.py)."""
+    layout = build.layout
     store = FrameStore(build)
 
     def task_scan() -> dict[str, Any]:
         """List the device's objects for every key date the local day can touch."""
-        return {"actions": [build.action("scan", scan)],
-                "targets": [str(layout.object_list)], "uptodate": [False],
-                "clean": True, "verbosity": 2}
+        return task(build, "scan", scan, targets=[layout.object_list], uptodate=[False])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:
@@ -324,65 +313,18 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             return
         for frame in read_json(layout.object_list, []):
             record = store.record_path(frame)
-            yield {"name": frame["id"], "actions": [build.action(
-                       f"fetch:{frame['id']}", store.fetch, frame)],
-                   "targets": [str(record)],
-                   "uptodate": [config_changed({"etags": etags(frame)}),
-                                json_intact(record), store.image_intact(frame)],
-                   "clean": [(remove_files, [[record, store.image_path(frame)]])],
-                   "verbosity": 2}
+            yield task(build, "fetch", store.fetch, frame, subtask=frame["id"],
+                       reads={"etags": etags(frame)}, targets=[record],
+                       uptodate=[store.image_intact(frame)],
+                       clean=[remove_files(record, store.image_path(frame))])
 
-    @create_after(executed="fetch", target_regex=r".*frames\.txt$")
-    def task_manifest() -> dict[str, Any]:
-        """Write frame_index.json and frames.txt: the day's frames by capture time."""
-        records = [str(store.record_path(f)) for f in read_json(layout.object_list, [])
-                   if store.record_path(f).exists()]
-        return {"actions": [build.action("manifest", write_index, store)],
-                "task_dep": ["fetch"],
-                "file_dep": [str(layout.object_list), *records],
-                "targets": [str(layout.frame_index), str(layout.frames_list)],
-                "uptodate": [config_changed({"fps": settings.render.fps,
-                                             "target": settings.render.target,
-                                             "timezone": settings.timezone}),
-                             json_intact(layout.frame_index)],
-                "clean": True, "verbosity": 2}
-
-    def task_speed() -> dict[str, Any]:
-        """Write day.json: frame count, first and last time, fps, duration."""
-        return {"actions": [build.action("speed", write_day)], "task_dep": ["manifest"],
-                "file_dep": [str(layout.frame_index), str(layout.frames_list)],
-                "targets": [str(layout.day_json)],
-                "uptodate": [config_changed({"render": settings.render.as_dict(),
-                                             "overlay": settings.overlay_time,
-                                             "ffmpeg": ffmpeg_version()}),
-                             json_intact(layout.day_json)],
-                "clean": True, "verbosity": 2}
-
-    def task_render() -> dict[str, Any]:
-        """Render the frames to an H.264 MP4."""
-        return {"actions": [build.action("render", render)],
-                "file_dep": [str(layout.frames_list), str(layout.day_json)],
-                "targets": [str(layout.timelapse)],
-                "uptodate": [config_changed({"crf": settings.render.crf,
-                                             "preset": settings.render.preset,
-                                             "overlay": settings.overlay_time,
-                                             "font": settings.overlay_font,
-                                             "ffmpeg": ffmpeg_version()}),
-                             build.output_as_rendered],
-                "clean": True, "verbosity": 2}
-
-    def task_verify() -> dict[str, Any]:
-        """Check the output's frame count, duration and size."""
-        return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
-                "file_dep": [str(layout.day_json)], "targets": [str(layout.verify_json)],
-                "uptodate": [build.output_unchanged, json_intact(layout.verify_json)],
-                "clean": True, "verbosity": 2}
+    def inputs() -> list[Path]:
+        records = [store.record_path(frame) for frame in read_json(layout.object_list, [])]
+        return [layout.object_list, *(path for path in records if path.exists())]
 
     return {"task_scan": task_scan, "task_fetch": task_fetch,
-            "task_manifest": task_manifest, "task_speed": task_speed,
-            "task_render": task_render, "task_verify": task_verify}
+            **frames.tasks(build, lambda: frame_list(build, store), inputs,
+                           lambda build: {"device": build.settings.device})}
 
 
-def remove_files(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+ORDER = ("scan", "fetch", "manifest", "speed", "render", "verify")

@@ -6,25 +6,143 @@ import datetime as dt
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from doit import create_after
 from doit.exceptions import TaskFailed
 
-from .. import __version__
+from .. import __version__, clips
+from ..batch import handed_over
 from ..build import DayBuild
-from ..days import day_window, local_time
 from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
-from ..config import SIMULATOR_HOST, SMART_AUDIO, EventFilter
-from ..errors import CameraNotFound, RemoteError, TlbuildError, UsageError
+from ..config import (
+    SIMULATOR_HOST,
+    RenderSettings,
+    SecretSource,
+    Table,
+    positive,
+    render_settings,
+    secret_source,
+    sink_names,
+    validate_host,
+    validate_timezone,
+)
+from ..days import day_window, local_time
+from ..errors import CameraNotFound, ConfigError, RemoteError, TlbuildError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
-from ..probe import keyframe_interval
+from ..graph import task
 from .unifi_client import EVENT_TYPES, ProtectClient, session_key
 
 log = logging.getLogger("tlbuild.unifi")
 MAX_EXPORT_MS = 3_600_000  # no export request longer than an hour (consoles time out)
+
+
+# --- settings ------------------------------------------------------------------------
+
+# Smart detection subjects as UniFi Protect names them (objects, then audio).
+SMART_OBJECTS = ("person", "vehicle", "animal", "face", "licensePlate", "package")
+SMART_AUDIO = ("alrmSmoke", "alrmCmonx", "smoke_cmonx", "alrmSiren", "alrmBabyCry",
+               "alrmSpeak", "alrmBark", "alrmBurglar", "alrmCarHorn", "alrmGlassBreak")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events make clips: with `smart_types`, only events carrying one of them
+    (motion-only events are left out); `min_score` drops weaker detections, except
+    audio detections (their score is always 0)."""
+
+    smart_types: tuple[str, ...] = ()
+    min_score: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"smart_types": list(self.smart_types) or None,
+                "min_score": self.min_score}
+
+
+@dataclass(frozen=True)
+class UnifiCamera:
+    """One UniFi Protect camera: how to reach the NVR and what to build."""
+
+    name: str
+    host: str
+    username: str
+    password: SecretSource
+    camera: str
+    render: RenderSettings = field(default_factory=RenderSettings)
+    workers: int = 2              # exports in flight per console
+    events: EventFilter = field(default_factory=EventFilter)
+    retries: int = 3
+    tls_insecure: bool = False
+    direct_api: bool = False
+    merge: bool = True
+    timezone: str | None = None
+    channel: int = 0              # export stream: 0 high, 1 medium, 2 low
+    publish: tuple[str, ...] = ()
+    source: str = "unifi"
+
+    def overridden(self, smart_types: Any = None, min_score: Any = None,
+                   **values: Any) -> UnifiCamera:
+        """These settings with command-line values, checked as the parser checks."""
+        where = "command line"
+        if "channel" in values:
+            validate_channel(values["channel"], where)
+        if smart_types is not None or min_score is not None:
+            values["events"] = validate_event_filter(
+                self.events.smart_types if smart_types is None else smart_types,
+                self.events.min_score if min_score is None else min_score, where)
+        return replace(self, **{k: v for k, v in values.items() if hasattr(self, k)})
+
+
+def validate_channel(channel: int, where: str) -> int:
+    if channel not in (0, 1, 2):
+        raise ConfigError(f"{where}: channel must be 0 (high), 1 (medium) or 2 (low)")
+    return channel
+
+
+def validate_event_filter(smart_types: Any, min_score: Any, where: str) -> EventFilter:
+    if isinstance(smart_types, str):
+        smart_types = [name.strip() for name in smart_types.split(",") if name.strip()]
+    known = {name.casefold(): name for name in SMART_OBJECTS + SMART_AUDIO}
+    chosen = []
+    for name in smart_types or []:
+        if not isinstance(name, str) or name.casefold() not in known:
+            raise ConfigError(f"{where}: unknown smart type {name!r}; known: "
+                              f"{', '.join(SMART_OBJECTS + SMART_AUDIO)}")
+        chosen.append(known[name.casefold()])
+    if isinstance(min_score, bool) or not isinstance(min_score, int) \
+            or not 0 <= min_score <= 100:
+        raise ConfigError(f"{where}: min_score must be a whole number from 0 to 100")
+    return EventFilter(tuple(sorted(set(chosen))), min_score)
+
+
+def parse(name: str, table: Table, base: Path) -> UnifiCamera:
+    where = table.where
+    camera = UnifiCamera(
+        name=name,
+        host=validate_host(table.get("host", str, required=True), where),
+        username=table.get("username", str, required=True),
+        password=secret_source(table, base, "password"),
+        camera=table.get("camera", str, required=True),
+        render=render_settings(table),
+        workers=positive(table.get("workers", int, 2), "workers", where, high=8),
+        events=validate_event_filter(table.get("smart_types", list, []),
+                                     table.get("min_score", int, 0), where),
+        retries=positive(table.get("retries", int, 3), "retries", where, high=20),
+        tls_insecure=table.get("tls_insecure", bool, False),
+        direct_api=table.get("direct_api", bool, False),
+        merge=table.get("merge", bool, True),
+        timezone=validate_timezone(table.get("timezone", str), where),
+        channel=validate_channel(table.get("channel", int, 0), where),
+        publish=sink_names(table, "publish"),
+    )
+    table.get("source", str)
+    table.reject_unknown()
+    return camera
+
 
 
 # --- pure logic ----------------------------------------------------------------------
@@ -85,7 +203,7 @@ class Retention:
     end: int | None = None
 
     @classmethod
-    def of(cls, camera: dict[str, Any]) -> "Retention":
+    def of(cls, camera: dict[str, Any]) -> Retention:
         stats = camera.get("stats") if isinstance(camera.get("stats"), dict) else {}
         video = stats.get("video") if isinstance(stats.get("video"), dict) else {}
 
@@ -137,7 +255,7 @@ def clip_entries(group: list[dict[str, Any]], clip_dir: str, channel: int = 0,
     count = max(1, math.ceil((end - start) / MAX_EXPORT_MS))
     bounds = [start + (end - start) * k // count for k in range(count + 1)]
     entries = []
-    for number, (part_start, part_end) in enumerate(zip(bounds, bounds[1:]), 1):
+    for number, (part_start, part_end) in enumerate(pairwise(bounds), 1):
         entry = {
             "event_id": first["id"],
             "event_ids": [event["id"] for event in group],
@@ -178,7 +296,7 @@ def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
         if before.get("status") == FAILED and path.is_file():
             path.unlink()  # found corrupt by the manifest: download it again
         if path.is_file():
-            keep = {k: before[k] for k in MEASURED if k in before}
+            keep = {k: before[k] for k in clips.MEASURED if k in before}
             result.append({**entry, **keep, "status": COMPLETE})
         elif before.get("status") == FAILED:
             result.append({**entry, "status": FAILED, "error": before.get("error")})
@@ -227,7 +345,7 @@ class ConsoleSessions:
         self._lock = threading.Lock()
 
     def handover(self, settings: Any) -> dict[str, dict[str, Any]]:
-        if getattr(settings, "source", None) != "unifi" or settings.host == SIMULATOR_HOST:
+        if settings.host == SIMULATOR_HOST:
             return {}  # the demo NVR lives inside each shard's own process
         key = session_key(settings.host, settings.username)
         with self._lock:
@@ -258,7 +376,7 @@ def scan(build: DayBuild) -> TaskFailed | None:
                                              "scan (or a full build) online first"))
         log.info("offline: using the existing clip index")
         return None
-    client = build.client()
+    client = protect(build)
     boot = client.bootstrap()
     camera = resolve_camera(boot["cameras"], settings.camera)
     nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
@@ -287,13 +405,14 @@ def scan(build: DayBuild) -> TaskFailed | None:
         log.info("%d event(s) not recorded to their end yet: a later run adds them",
                  len(unfinished))
     clip_dir = layout.clip_dir.relative_to(layout.root).as_posix()
-    clips = [entry for group in group_events(chosen, settings.merge)
-             for entry in clip_entries(group, clip_dir, settings.channel, retention)]
+    listed = [entry for group in group_events(chosen, settings.merge)
+              for entry in clip_entries(group, clip_dir, settings.channel, retention)]
     same_filter = previous.get("filter", record["filter"]) == record["filter"]
-    entries = reconcile(clips, build.index.read(), layout.root, keep_unlisted=same_filter)
+    entries = reconcile(listed, clips.clip_index(build).read(), layout.root,
+                        keep_unlisted=same_filter)
     write_json_if_changed(layout.camera_json, record)
     build.claim()
-    build.index.write(entries)
+    clips.clip_index(build).write(entries)
     layout.clip_dir.mkdir(parents=True, exist_ok=True)
     missing = sum(entry["status"] != COMPLETE for entry in entries)
     low = sum(bool(entry.get("low_resolution")) for entry in entries
@@ -320,64 +439,86 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
         return TaskFailed("run stopped")
     path = build.layout.clip_path(entry["file_path"])
     key = clip_key(entry)
-    build.index.update(key, status=IN_PROGRESS)
+    clips.clip_index(build).update(key, status=IN_PROGRESS)
     try:
-        info = build.client().export(build.camera_id(), entry["start_ms"],
+        info = protect(build).export(camera_id(build), entry["start_ms"],
                                      entry["end_ms"], build.settings.channel, path,
                                      build.count_bytes)
     except RemoteError as error:  # the console cannot give it (404, retries spent)
-        build.index.update(key, status=FAILED, error=str(error))
-        with build.outcome.lock:
-            build.outcome.failed_clips += 1
+        clips.clip_index(build).update(key, status=FAILED, error=str(error))
         log.warning("clip %s failed: %s (a rerun tries again)", path.name, error)
         return None
     except BaseException:
-        build.index.update(key, status=PENDING)
+        clips.clip_index(build).update(key, status=PENDING)
         raise
-    build.index.update(key, status=COMPLETE, error=None, **clip_facts(path, info))
+    clips.clip_index(build).update(key, status=COMPLETE, error=None,
+                                   **clips.clip_facts(path, info))
     log.debug("downloaded %s (%.1f s of video)", path.name, info.duration)
     return None
 
 
-MEASURED = ("size", "video_secs", "fps", "keyframe_secs", "width", "height",
-            "low_resolution")
+def protect(build: DayBuild) -> ProtectClient:
+    """The one Protect client of this run (logged in lazily, shared by the worker
+    threads; in a batch, with the session the batch logged in)."""
+    def connect() -> ProtectClient:
+        settings = build.settings
+        client = ProtectClient(settings.host, settings.username, build.password,
+                               tls_insecure=settings.tls_insecure,
+                               direct_api=settings.direct_api, retries=settings.retries,
+                               pool_size=settings.workers, export_slots=settings.workers)
+        handed = handed_over(session_key(client.host, client.username))
+        if handed:
+            client.adopt(handed)
+        return client
+    return build.shared("protect", connect)
 
 
-def clip_facts(path: Path, info: Any) -> dict[str, Any]:
-    """What the render plan needs to know of a clip, measured once."""
-    return {"size": path.stat().st_size, "video_secs": round(info.duration, 3),
-            "fps": info.fps, "width": info.width, "height": info.height,
-            "keyframe_secs": keyframe_interval(path, info.duration)}
+def camera_id(build: DayBuild) -> str:
+    """The Protect id resolved by the scan (metadata/camera.json)."""
+    record = read_json(build.layout.camera_json, {})
+    if not isinstance(record, dict) or not record.get("id"):
+        raise UsageError(f"{build.layout.camera_json} is missing: run the scan first")
+    return record["id"]
+
+
+def day_details(build: DayBuild, used: list[dict[str, Any]]) -> dict[str, Any]:
+    """UniFi's own fields of day.json."""
+    return {"low_resolution": any(entry.get("low_resolution") for entry in used),
+            "filter": build.settings.events.as_dict()}
+
+
+def failures(build: DayBuild) -> tuple[int, int, str | None]:
+    """(failed clips, clips, the first failure's reason) of the day's clip index."""
+    entries = clips.clip_index(build).read()
+    failed = [entry for entry in entries if entry.get("status") == FAILED]
+    return len(failed), len(entries), failed[0].get("error") if failed else None
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
-    """The UniFi-specific task creators: scan, then one fetch task per clip."""
+    """Scan, one fetch per clip, then the clip pipeline (clips.py)."""
     layout = build.layout
 
     def task_scan() -> dict[str, Any]:
         """Resolve the camera, list the day's events, write the clip index."""
-        return {
-            "actions": [build.action("scan", scan)],
-            "targets": [str(layout.camera_json), str(layout.clip_index)],
-            "uptodate": [False],  # always asks the NVR; files change only with content
-            "clean": True,
-            "verbosity": 2,
-        }
+        # always asks the console; its files change only with their content
+        return task(build, "scan", scan, targets=[layout.camera_json, layout.clip_index],
+                    uptodate=[False])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:
         """Download each clip of the index (one task per clip)."""
         if build.offline:
             return
-        for entry in build.index.read():
+        for entry in clips.clip_index(build).read():
             path = layout.clip_path(entry["file_path"])
-            yield {
-                "name": path.stem,
-                "actions": [build.action(f"fetch:{path.stem}", fetch_clip, entry)],
-                "targets": [str(path)],
-                "uptodate": [True],  # done once the clip exists: it never changes
-                "clean": True,
-                "verbosity": 2,
-            }
+            # done once the clip exists: it never changes
+            yield task(build, "fetch", fetch_clip, entry, subtask=path.stem,
+                       targets=[path], uptodate=[True])
 
-    return {"task_scan": task_scan, "task_fetch": task_fetch}
+    return {"task_scan": task_scan, "task_fetch": task_fetch,
+            **clips.tasks(build, day_details,
+                          {"filter": build.settings.events.as_dict()})}
+
+
+ORDER = ("scan", "fetch", "manifest", "speed", "intermediate", "render", "verify")
+SESSIONS = ConsoleSessions()  # a batch's logins, one per console

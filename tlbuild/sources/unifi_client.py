@@ -9,12 +9,11 @@ its shards (`session_state`/`adopt`): one login per console per batch.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -35,29 +34,9 @@ MIN_WINDOW_MS = 1000        # a window this short that is still full cannot be s
 LOGIN_LOCKOUT_MINUTES = 15  # how long consoles are known to refuse logins after 429
 
 
-# Sessions a batch handed to this shard process: "<host>|<user>" -> session state.
-SESSION_FD = "TLBUILD_SESSION_FD"
-_shared_sessions: dict[str, dict[str, Any]] = {}
-
-
 def session_key(host: str, username: str) -> str:
+    """Which handed-over session a client may use (see `batch.handed_over`)."""
     return f"{host.rstrip('/')}|{username}"
-
-
-def receive_sessions() -> None:
-    """Read the sessions a batch passes through an inherited pipe (its descriptor in
-    $TLBUILD_SESSION_FD): the token never touches the disk or a command line."""
-    fd = os.environ.pop(SESSION_FD, "")
-    if fd.isdigit():
-        try:
-            with os.fdopen(int(fd), "rb") as pipe:
-                _shared_sessions.update(json.load(pipe))
-        except (OSError, ValueError):
-            log.debug("no usable session from the batch; logging in here")
-
-
-def shared_session(client: "ProtectClient") -> dict[str, Any] | None:
-    return _shared_sessions.get(session_key(client.host, client.username))
 
 
 NO_RECORDING = "no recording"

@@ -1,6 +1,11 @@
-"""The generic day graph for clip sources: manifest, speed, render, verify.
+"""The clip pipeline of any clip source (UniFi Protect exports today): from the
+clips of the day's index to a verified timelapse.
 
-    scan -> fetch:<clip> -> manifest (concat.txt) -> speed (day.json) -> render -> verify
+    manifest            manifests/concat.txt   (the complete clips, in time order)
+    speed               metadata/day.json      (footage, speed, frame count, plan)
+    intermediate:<clip> intermediates/<clip>.mkv (the frames a render can use)
+    render              timelapse/<camera>_<date>_timelapse.mp4
+    verify              metadata/verify.json
 
 Each step writes its target only when the content changes, so an unchanged input
 leaves everything downstream up to date.
@@ -11,38 +16,57 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from doit.exceptions import TaskFailed
 from doit import create_after
 from doit.task import clean_targets
-from doit.tools import config_changed
 
 from . import __version__
 from .build import DayBuild
-from .sources.unifi import clip_facts
-from .clipindex import COMPLETE, FAILED, clip_key, sort_key
-from .errors import MediaError, storage_error
-from .files import (file_stamp, json_intact, read_json, write_bytes_if_changed,
-                    write_json_if_changed)
-from .reporter import progress_reporter
-from .ffmpeg import check_ffmpeg, ffmpeg_version, render_file, require_filter, speed_text
-from .probe import decode, probe
-from .render_plan import (INTERMEDIATE, KEYFRAME, PAD_SECS, RenderPlan, output_frames,
-                          output_size, plan_render, size_filter)
+from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
+from .errors import MediaError
+from .ffmpeg import concat_quote, ffmpeg_version, render_file, speed_text
+from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
+from .graph import remove_files, task, verify_output, verify_task
+from .probe import keyframe_interval, probe
+from .records import DaySummary
+from .render_plan import (
+    INTERMEDIATE,
+    KEYFRAME,
+    PAD_SECS,
+    RenderPlan,
+    output_frames,
+    output_size,
+    plan_render,
+    size_filter,
+)
 
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0
-DURATION_TOLERANCE = 10.0
 INTERMEDIATE_FORMAT = "mjpeg-yuv420p-tv"  # what intermediate.j2 writes
+MEASURED = ("size", "video_secs", "fps", "keyframe_secs", "width", "height",
+            "low_resolution")
+
+
+def clip_index(build: DayBuild) -> ClipIndex:
+    """The day's clip index (one per run, shared by the worker threads)."""
+    return build.shared("clip_index", lambda: ClipIndex(build.layout.clip_index,
+                                                        build.layout.owns_clip))
+
+
+def clip_facts(path: Path, info: Any) -> dict[str, Any]:
+    """What the render plan needs to know of a clip, measured once."""
+    return {"size": path.stat().st_size, "video_secs": round(info.duration, 3),
+            "fps": info.fps, "width": info.width, "height": info.height,
+            "keyframe_secs": keyframe_interval(path, info.duration)}
 
 
 def concat_line(path: str) -> str:
-    """One concat-demuxer line; a single quote becomes '\\''."""
-    return "file '" + path.replace("'", "'\\''") + "'\n"
+    """One concat-demuxer line."""
+    return f"file {concat_quote(path)}\n"
 
 
 def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
@@ -52,7 +76,7 @@ def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
     scan deletes it so that it is downloaded again (doit needs file deps to stay).
     """
     clips = []
-    for entry in sorted(build.index.read(), key=sort_key):
+    for entry in sorted(clip_index(build).read(), key=sort_key):
         if entry.get("status") != COMPLETE:
             continue
         path = build.layout.clip_path(entry["file_path"])
@@ -61,18 +85,18 @@ def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
                 facts = clip_facts(path, probe(path))
             except (MediaError, FileNotFoundError) as error:
                 log.warning("leaving out clip %s: %s", path.name, error)
-                build.index.update(clip_key(entry), status=FAILED, error=str(error),
+                clip_index(build).update(clip_key(entry), status=FAILED, error=str(error),
                                    size=None, video_secs=None)
                 continue
             entry = {**entry, **facts}
-            build.index.update(clip_key(entry), **facts)
+            clip_index(build).update(clip_key(entry), **facts)
         clips.append(entry)
     return clips
 
 
 def complete_clip_paths(build: DayBuild) -> list[Any]:
     paths = []
-    for entry in build.index.read():
+    for entry in clip_index(build).read():
         path = build.layout.clip_path(entry["file_path"])
         if entry.get("status") == COMPLETE and path.is_file():
             paths.append(path)
@@ -101,19 +125,24 @@ def compute_speed(total_secs: float, target_secs: float) -> float:
 def concat_entries(build: DayBuild) -> tuple[list[str], list[dict[str, Any]]]:
     """The lines of concat.txt, and the index entries they name (in that order)."""
     by_line = {concat_line(str(build.layout.clip_path(entry["file_path"]))).rstrip("\n"):
-               entry for entry in build.index.read()}
+               entry for entry in clip_index(build).read()}
     lines = build.layout.concat.read_text().splitlines()
     return lines, [by_line[line] for line in lines if line in by_line]
 
 
-def write_day(build: DayBuild) -> None:
-    entries = build.index.read()
+Details = Callable[[DayBuild, list[dict[str, Any]]], dict[str, Any]]
+
+
+def write_day(build: DayBuild, details: Details) -> None:
+    """day.json: the spec's fields, the render plan, and the source's `details`."""
+    entries = clip_index(build).read()
     _, clips = concat_entries(build)
     total = round(sum(entry.get("video_secs", 0.0) for entry in clips), 3)
     settings = build.settings.render
     speed = compute_speed(total, settings.target)
     frames = output_frames(total, speed, settings.fps) if clips else 0
     plan = plan_render(speed, settings.fps, clips)
+    failed = [entry for entry in entries if entry.get("status") == FAILED]
     camera = read_json(build.layout.camera_json, {})
     write_json_if_changed(build.layout.day_json, {
         "camera_id": camera.get("id"),
@@ -122,11 +151,9 @@ def write_day(build: DayBuild) -> None:
         "timezone": camera.get("day", {}).get("timezone"),
         "total_clips": len(entries),
         "valid_clips": len(clips),
-        "failed_clips": sum(entry.get("status") == FAILED for entry in entries),
+        "failed_clips": len(failed),
         "total_events": len({event for entry in entries
                              for event in entry.get("event_ids", [entry["event_id"]])}),
-        "low_resolution": any(entry.get("low_resolution") for entry in clips),
-        "filter": build.settings.events.as_dict(),
         "total_duration_secs": total,
         "speed_factor": round(speed, 6),
         "target_secs": settings.target,
@@ -137,6 +164,10 @@ def write_day(build: DayBuild) -> None:
         "ffmpeg_version": ffmpeg_version(),
         "render": settings.as_dict(),
         "render_plan": plan.as_dict(),
+        "summary": DaySummary("clips", len(entries), len(clips), len(failed), frames,
+                              settings.fps, round(frames / settings.fps, 3),
+                              failed[0].get("error") if failed else None).as_dict(),
+        **details(build, clips),
     })
 
 
@@ -207,7 +238,7 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
             log.warning("first pass left %d intermediates for %d clips; the next run "
                         "makes them one by one", len(segments), len(clips))
             return
-        for segment, clip in zip(segments, clips):
+        for segment, clip in zip(segments, clips, strict=True):
             segment.replace(intermediate_path(build, clip))
             write_sidecar(build, clip, plan)
     finally:
@@ -287,72 +318,7 @@ def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) 
     write_sidecar(build, entry, plan)
 
 
-def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bool],
-                  floor_secs: float | None = None,
-                  size: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Check the timelapse against what the render plan promised, for every source:
-    it decodes without error, has exactly `frames` frames and lasts frames/fps
-    within one frame (plus the source's own `checks`; `floor_secs`: the spec's
-    +-10 s, a floor that stays). Writes metadata/verify.json; a failure says what is
-    wrong and how to rebuild."""
-    output = build.layout.timelapse
-    wanted = frames / fps
-    measured = decoded = info = None
-    if output.is_file() and output.stat().st_size > 0:
-        decoded = decode(output)
-        try:
-            info = probe(output)
-            measured = info.duration
-        except MediaError:
-            pass
-    checks = {**checks, "output_exists": decoded is not None,
-              "decodes": decoded is not None and not decoded.errors,
-              "frame_count": decoded is not None and decoded.frames == frames,
-              "duration": measured is not None and abs(measured - wanted) <= 1 / fps + 1e-3}
-    if floor_secs is not None:
-        checks["duration_floor"] = (measured is not None
-                                    and abs(measured - floor_secs) <= DURATION_TOLERANCE)
-    if size is not None:
-        checks["size"] = info is not None and (info.width, info.height) == tuple(size)
-    report = {"ok": all(checks.values()), "checks": checks, "file": output.name,
-              "frames": decoded.frames if decoded else None, "expected_frames": frames,
-              "duration_secs": measured, "expected_duration_secs": round(wanted, 3),
-              "decode_errors": (decoded.errors[:5] if decoded else []),
-              "fps": fps}
-    write_json_if_changed(build.layout.verify_json, report)
-    if not report["ok"]:
-        raise MediaError(f"verification of {output.name} failed: "
-                         f"{verify_problems(report)}. Rebuild it: tlbuild --camera "
-                         f"{build.settings.name} render --date {build.date} --force (or "
-                         f"doit render camera={build.settings.name} date={build.date}); "
-                         f"details in {build.layout.verify_json}")
-    log.info("verified %s: %d frames, %.2f s", output.name, frames, measured)
-    return {"output": build.output_stamp()}
-
-
-def verify_problems(report: dict[str, Any]) -> str:
-    checks, problems = report["checks"], []
-    if not checks["output_exists"]:
-        return "the video is missing or empty"
-    if not checks["decodes"]:
-        first = re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", report["decode_errors"][0])
-        problems.append(f"ffmpeg reports decode errors (first: {first[:120]})")
-    if not checks["frame_count"]:
-        problems.append(f"it has {report['frames']} frames, {report['expected_frames']} "
-                        "expected")
-    if not checks["duration"]:
-        measured = report["duration_secs"]
-        problems.append("its length cannot be read" if measured is None else
-                        f"it lasts {measured:.2f} s, "
-                        f"{report['expected_duration_secs']:.2f} s expected")
-    problems += [f"check {name} failed" for name, ok in checks.items() if not ok
-                 and name not in ("decodes", "frame_count", "duration", "duration_floor")]
-    if not problems and not checks.get("duration_floor", True):
-        problems.append("its length is more than 10 s off the footage / speed")
-    return "; ".join(problems)
-
-
-def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
+def verify(build: DayBuild) -> dict[str, Any]:
     """The clips, their order and the output (spec section 10, made exact)."""
     layout = build.layout
     day = read_json(layout.day_json, {})
@@ -372,29 +338,27 @@ def verify(build: DayBuild) -> TaskFailed | dict[str, Any]:
                          floor_secs=day["total_duration_secs"] / day["speed_factor"])
 
 
-def day_tasks(build: DayBuild) -> dict[str, Any]:
+def tasks(build: DayBuild, details: Details = lambda build, clips: {},
+          details_read: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The clip pipeline's task creators. `details`: the source's own day.json fields
+    (reading the settings in `details_read`)."""
     layout, settings = build.layout, build.settings.render
 
     @create_after(executed="fetch", target_regex=r".*concat\.txt$")
     def task_manifest() -> dict[str, Any]:
         """Write concat.txt: the complete clips in time order."""
-        # Created after the downloads, so the finished clips are file deps: a clip
-        # changed or damaged on disk is probed again.
-        clips = [str(path) for path in complete_clip_paths(build)]
-        return {"actions": [build.action("manifest", write_manifest)], "task_dep": ["fetch"],
-                "file_dep": [str(layout.clip_index), *clips],
-                "targets": [str(layout.concat)], "clean": True, "verbosity": 2}
+        # created after the downloads, so the finished clips are file deps: a clip
+        # changed or damaged on disk is probed again
+        return task(build, "manifest", write_manifest, task_dep=["fetch"],
+                    file_dep=[layout.clip_index, *complete_clip_paths(build)],
+                    targets=[layout.concat])
 
     def task_speed() -> dict[str, Any]:
         """Write day.json: footage measured from the files, and the speed factor."""
-        return {"actions": [build.action("speed", write_day)], "task_dep": ["manifest"],
-                "file_dep": [str(layout.concat), str(layout.clip_index)],
-                "targets": [str(layout.day_json)],
-                "uptodate": [config_changed({"render": settings.as_dict(),
-                                             "filter": build.settings.events.as_dict(),
-                                             "ffmpeg": ffmpeg_version()}),
-                             json_intact(layout.day_json)],
-                "clean": True, "verbosity": 2}
+        return task(build, "speed", write_day, details, task_dep=["manifest"],
+                    reads={"render": settings.as_dict(), **(details_read or {})},
+                    file_dep=[layout.concat, layout.clip_index],
+                    targets=[layout.day_json])
 
     def current_plan() -> tuple[RenderPlan, list[dict[str, Any]]]:
         day = read_json(layout.day_json, {}) or {}
@@ -410,18 +374,14 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
         if not clips or (plan.mode == INTERMEDIATE and first_pass(build, plan, clips)):
             return  # none, or the render makes them all in its single pass
         for entry in clips:
-            clip = build.layout.clip_path(entry["file_path"])
-            yield {"name": clip.stem,
-                   "actions": [build.action(f"intermediate:{clip.stem}",
-                                            make_intermediate, entry, plan)],
-                   # the sidecar records the clip it was made from (no file_dep: an
-                   # intermediate made by the first-pass render has no doit state)
-                   "targets": [str(intermediate_path(build, entry))],
-                   "uptodate": [lambda entry=entry, plan=plan:
-                                intermediate_current(build, entry, plan)],
-                   "clean": [(remove_files, [[intermediate_path(build, entry),
-                                              sidecar_path(build, entry)]])],
-                   "verbosity": 2}
+            made = intermediate_path(build, entry)
+            # the sidecar records the clip it was made from (no file_dep: an
+            # intermediate made by the first-pass render has no doit state)
+            yield task(build, "intermediate", make_intermediate, entry, plan,
+                       subtask=made.stem, targets=[made],
+                       uptodate=[lambda entry=entry: intermediate_current(build, entry,
+                                                                          plan)],
+                       clean=[remove_files(made, sidecar_path(build, entry))])
 
     @create_after(executed="speed", target_regex=r".*_timelapse\.mp4$")
     def task_render() -> dict[str, Any]:
@@ -430,80 +390,19 @@ def day_tasks(build: DayBuild) -> dict[str, Any]:
 
         def inputs_unchanged(task: Any, values: dict[str, Any]) -> bool:
             return values.get("inputs") == intermediates_digest(build, clips)
-        return {"actions": [build.action("render", render)],
-                "task_dep": ["intermediate"],
-                "file_dep": [str(layout.concat), str(layout.day_json)],
-                "targets": [str(layout.timelapse)],
-                "uptodate": [config_changed({"fps": settings.fps, "crf": settings.crf,
-                                             "preset": settings.preset,
-                                             "scale": settings.scale,
-                                             "ffmpeg": ffmpeg_version()}),
-                             inputs_unchanged, build.output_as_rendered],
-                "clean": [clean_targets, (remove_tree, [layout.intermediate_dir])],
-                "verbosity": 2}
+        return task(build, "render", render, task_dep=["intermediate"],
+                    reads={"fps": settings.fps, "crf": settings.crf,
+                           "preset": settings.preset, "scale": settings.scale},
+                    file_dep=[layout.concat, layout.day_json],
+                    targets=[layout.timelapse],
+                    uptodate=[inputs_unchanged, build.output_as_rendered],
+                    clean=[clean_targets, remove_files(layout.intermediate_dir,
+                                                       layout.intermediates_list)])
 
     def task_verify() -> dict[str, Any]:
-        """Check the clips, the order and the output duration (spec section 10)."""
-        return {"actions": [build.action("verify", verify)], "task_dep": ["render"],
-                "file_dep": [str(layout.day_json), str(layout.concat)],
-                "targets": [str(layout.verify_json)],
-                "uptodate": [build.output_unchanged, json_intact(layout.verify_json)],
-                "clean": True, "verbosity": 2}
+        """Check the clips, the order and the output (spec section 10, made exact)."""
+        return verify_task(build, verify, file_dep=[layout.day_json, layout.concat])
 
     return {"task_manifest": task_manifest, "task_speed": task_speed,
             "task_intermediate": task_intermediate, "task_render": task_render,
             "task_verify": task_verify}
-
-
-def remove_tree(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def remove_files(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
-
-
-DEFAULT_TASKS = ["scan", "fetch", "manifest", "segment", "speed", "intermediate",
-                 "render", "verify", "publish"]
-
-
-def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
-    """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI.
-    `lock`: this run changes the camera-day (not `doit list` or `info`), so it takes
-    the day's lock first."""
-    from .sources import unifi
-    check_ffmpeg()  # an unusable ffmpeg is refused before any request
-    if getattr(build.settings, "overlay_time", False):
-        require_filter("drawtext", "overlay_time")
-    try:
-        build.layout.root.mkdir(parents=True, exist_ok=True)
-        build.check_owner()
-        if lock:
-            build.lock()
-            build.check_state()
-    except OSError as error:  # a read-only or full disk: one line, no traceback
-        raise storage_error(error) from None
-    names: dict[str, Any] = {}
-    if build.settings.source == "s3-frames":
-        from .sources import s3_frames
-        names.update(s3_frames.tasks(build))
-    elif build.settings.source == "axis-timelapse2":
-        from .sources import axis_timelapse2
-        names.update(axis_timelapse2.tasks(build))
-    else:
-        names.update(unifi.tasks(build))
-        names.update(day_tasks(build))
-    from .publish import tasks as publish
-    names.update(publish.tasks(build, build.sinks))
-    names["DOIT_CONFIG"] = {
-        "backend": "sqlite3",
-        "dep_file": str(build.layout.dep_file),
-        "num_process": build.settings.workers,
-        "par_type": "thread",
-        "default_tasks": [name for name in DEFAULT_TASKS if f"task_{name}" in names],
-        "verbosity": 2,
-        "reporter": progress_reporter(f"{build.settings.name} {build.layout.day}",
-                                      lambda: build.downloaded, build.quiet),
-    }
-    return names

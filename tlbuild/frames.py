@@ -1,0 +1,178 @@
+"""The frame pipeline of any frame source (FixedIT frames in S3 today): from the
+frames a source holds to a verified timelapse.
+
+    manifest  manifests/frame_index.json  (every frame of the local day, by capture
+              time, bad ones with their reason), manifests/frames.txt (the good ones,
+              as an ffconcat list)
+    speed     metadata/day.json
+    render    timelapse/<camera>_<date>_timelapse.mp4  (one video frame per frame)
+    verify    metadata/verify.json
+
+A source gives the frames it holds as dicts: "key", "status" (ok or bad),
+"timestamp" (unix seconds or None), "file" (the JPEG, relative to the day's folder,
+for good frames), optional "reason", "width", "height", and "filed" (the date the
+source filed a frame without a time under).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from doit import create_after
+
+from . import __version__
+from .build import DayBuild
+from .days import day_window
+from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
+from .files import read_json, write_bytes_if_changed, write_json_if_changed
+from .graph import task, verify_output, verify_task
+from .records import DaySummary
+
+log = logging.getLogger("tlbuild")
+GOOD, BAD = "ok", "bad"
+
+
+def write_index(build: DayBuild, frames: list[dict[str, Any]]) -> None:
+    """frame_index.json (every frame of the local day, bad ones with reasons) and
+    frames.txt (the good ones, each shown 1/fps, its local time as metadata for the
+    time overlay)."""
+    zone = build.settings.timezone
+    start, end = day_window(build.date, zone)
+    tz = ZoneInfo(zone)
+    index = []
+    for frame in frames:
+        stamp = frame.get("timestamp")
+        in_day = stamp is not None and start <= stamp * 1000 < end
+        undated_here = stamp is None and frame.get("filed") == build.date.isoformat()
+        if not (in_day or undated_here):
+            continue  # another local day's frame
+        entry = {key: frame[key] for key in ("key", "status", "timestamp", "file",
+                                             "reason", "width", "height") if key in frame}
+        if stamp is not None:
+            entry["local_time"] = dt.datetime.fromtimestamp(stamp, tz).isoformat()
+        index.append(entry)
+    index.sort(key=lambda e: (e["timestamp"] if e["timestamp"] is not None else 0, e["key"]))
+    write_json_if_changed(build.layout.frame_index, index)
+
+    good = [e for e in index if e["status"] == GOOD]
+    fps = frames_fps(build, len(good))
+    lines = ["ffconcat version 1.0\n"]
+    for entry in good:
+        local = dt.datetime.fromtimestamp(entry["timestamp"], tz)
+        lines += [f"file {concat_quote(build.layout.root / entry['file'])}\n",
+                  f"file_packet_metadata 'tlbuild_time={local:%Y-%m-%d %H:%M:%S}'\n",
+                  f"duration {1 / fps:.6f}\n"]
+    write_bytes_if_changed(build.layout.frames_list, "".join(lines).encode())
+
+
+def frames_fps(build: DayBuild, count: int) -> float:
+    """The configured fps, or the fps that makes `count` frames last `target` s."""
+    render = build.settings.render
+    if render.target and count:
+        return min(max(count / render.target, 1.0), 240.0)
+    return float(render.fps)
+
+
+def most_common_size(frames: list[dict[str, Any]]) -> tuple[int, int]:
+    sizes = collections.Counter((f["width"], f["height"]) for f in frames)
+    (width, height), _ = max(sizes.items(), key=lambda item: (item[1], item[0]))
+    return width + width % 2, height + height % 2  # yuv420p needs even sizes
+
+
+
+
+Details = Callable[[DayBuild], dict[str, Any]]
+
+
+def write_day(build: DayBuild, details: Details) -> None:
+    index = read_json(build.layout.frame_index, [])
+    good = [e for e in index if e["status"] == GOOD]
+    fps = frames_fps(build, len(good))
+    width, height = most_common_size(good) if good else (0, 0)
+    write_json_if_changed(build.layout.day_json, {
+        "camera_name": build.settings.name,
+        "date": build.date.isoformat(), "timezone": build.settings.timezone,
+        "frame_count": len(good), "bad_frames": len(index) - len(good),
+        "first_time": good[0]["local_time"] if good else None,
+        "last_time": good[-1]["local_time"] if good else None,
+        "fps": round(fps, 6), "duration_secs": round(len(good) / fps, 3),
+        "width": width, "height": height,
+        "tool_version": __version__, "ffmpeg_version": ffmpeg_version(),
+        "render": {**build.settings.render.as_dict(),
+                   "overlay_time": build.settings.overlay_time},
+        "summary": DaySummary("frames", len(index), len(good), 0, len(good), round(fps, 6),
+                              round(len(good) / fps, 3)).as_dict(),
+        **details(build),
+    })
+
+
+def render(build: DayBuild) -> dict[str, Any] | None:
+    day = read_json(build.layout.day_json, {})
+    if not day.get("frame_count"):
+        log.info("%s %s: no frames to render", build.settings.name, build.date)
+        return None
+    settings = build.settings
+    font = settings.overlay_font or default_font()
+    log.info("rendering %s: %d frames at %g fps", build.layout.timelapse.name,
+             day["frame_count"], day["fps"])
+    render_file("render_frames.j2", build.layout.timelapse, day["duration_secs"],
+                frames=build.layout.frames_list, width=day["width"],
+                height=day["height"], fps=f"{day['fps']:g}",
+                frame_count=day["frame_count"], crf=settings.render.crf,
+                preset=settings.render.preset, overlay=settings.overlay_time, font=font)
+    return {"rendered": build.output_stamp()}
+
+
+def verify(build: DayBuild) -> dict[str, Any]:
+    day = read_json(build.layout.day_json, {})
+    if not day.get("frame_count"):
+        return {"output": None}
+    return verify_output(build, day["frame_count"], day["fps"], {},
+                         size=(day["width"], day["height"]))
+
+
+def tasks(build: DayBuild, frames: Callable[[], list[dict[str, Any]]],
+          inputs: Callable[[], Iterable[Path]], details: Details = lambda build: {}
+          ) -> dict[str, Any]:
+    """The frame pipeline's task creators: `frames()` lists the frames the source
+    holds, read from the files `inputs()` names (the manifest's dependencies);
+    `details`: the source's own day.json fields."""
+    layout, settings = build.layout, build.settings
+
+    @create_after(executed="fetch", target_regex=r".*frames\.txt$")
+    def task_manifest() -> dict[str, Any]:
+        """Write frame_index.json and frames.txt: the day's frames by capture time."""
+        return task(build, "manifest", lambda build: write_index(build, frames()),
+                    task_dep=["fetch"], file_dep=inputs(),
+                    reads={"fps": settings.render.fps, "target": settings.render.target,
+                           "timezone": settings.timezone},
+                    targets=[layout.frame_index, layout.frames_list])
+
+    def task_speed() -> dict[str, Any]:
+        """Write day.json: frame count, first and last time, fps, duration."""
+        return task(build, "speed", write_day, details, task_dep=["manifest"],
+                    reads={"render": settings.render.as_dict(),
+                           "overlay": settings.overlay_time},
+                    file_dep=[layout.frame_index, layout.frames_list],
+                    targets=[layout.day_json])
+
+    def task_render() -> dict[str, Any]:
+        """Render the frames to an H.264 MP4."""
+        return task(build, "render", render,
+                    reads={"crf": settings.render.crf, "preset": settings.render.preset,
+                           "overlay": settings.overlay_time, "font": settings.overlay_font},
+                    file_dep=[layout.frames_list, layout.day_json],
+                    targets=[layout.timelapse], uptodate=[build.output_as_rendered])
+
+    def task_verify() -> dict[str, Any]:
+        """Check the output's frame count, duration and size."""
+        return verify_task(build, verify, file_dep=[layout.day_json])
+
+    return {"task_manifest": task_manifest, "task_speed": task_speed,
+            "task_render": task_render, "task_verify": task_verify}

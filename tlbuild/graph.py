@@ -1,0 +1,177 @@
+"""The doit side of a camera-day: the one task factory, the namespace, one verify.
+
+Every task of every source and sink is made by `task`, so a source's task list
+reads like a Makefile (what it makes, from what, reading which settings) and
+everything they share is said once: the action runs under the task's name with
+clean failures, exactly the settings it reads go to `config_changed` together with
+the ffmpeg version, a JSON target that no longer parses makes the task run again,
+and `doit clean` removes the targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from doit.tools import config_changed
+
+from .build import DayBuild
+from .errors import MediaError, storage_error
+from .ffmpeg import check_ffmpeg, ffmpeg_version, require_filter
+from .files import json_intact
+from .probe import decode, probe
+from .records import VerifyReport
+from .reporter import progress_reporter
+
+log = logging.getLogger("tlbuild")
+DURATION_FLOOR = 10.0  # the spec's check: the output lasts its length within 10 s
+
+
+def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
+         subtask: str | None = None, reads: dict[str, Any] | None = None,
+         file_dep: Iterable[Path | str] = (), targets: Iterable[Path | str] = (),
+         task_dep: Iterable[str] = (), uptodate: Iterable[Any] = (),
+         clean: Any = True) -> dict[str, Any]:
+    """One doit task as data. `reads`: exactly the settings the action reads (with
+    the ffmpeg version: a new ffmpeg makes its output again); `uptodate`: more
+    checks of the task's own."""
+    targets = [Path(path) for path in targets]
+    checks = list(uptodate)
+    if reads is not None:
+        checks.insert(0, config_changed({**reads, "ffmpeg": ffmpeg_version()}))
+    made_json = [path for path in targets if path.suffix == ".json"]
+    if made_json:
+        checks.append(json_intact(*made_json))
+    made = {"actions": [build.action(f"{name}:{subtask}" if subtask else name, action,
+                                     *args)],
+            "file_dep": [str(path) for path in file_dep],
+            "targets": [str(path) for path in targets], "task_dep": list(task_dep),
+            "uptodate": checks, "clean": clean, "verbosity": 2}
+    if subtask is not None:
+        made["name"] = subtask
+    return made
+
+
+def remove_files(*paths: Path) -> tuple[Callable[..., None], list[Any]]:
+    """A `clean` action for files that are not targets (sidecars, folders)."""
+    def remove() -> None:
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    return (remove, [])
+
+
+# --- one verify for every source -------------------------------------------------
+
+def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bool],
+                  floor_secs: float | None = None,
+                  size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Check the timelapse against what the render plan promised: it decodes without
+    error, has exactly `frames` frames and lasts frames/fps within one frame (plus
+    the source's own `checks`; `floor_secs`: the spec's +-10 s, a floor that stays;
+    `size`: the frame size). Writes metadata/verify.json; a failure says what is
+    wrong and how to rebuild."""
+    output = build.layout.timelapse
+    wanted = frames / fps
+    measured = decoded = info = None
+    if output.is_file() and output.stat().st_size > 0:
+        decoded = decode(output)
+        try:
+            info = probe(output)
+            measured = info.duration
+        except MediaError:
+            pass
+    checks = {**checks, "output_exists": decoded is not None,
+              "decodes": decoded is not None and not decoded.errors,
+              "frame_count": decoded is not None and decoded.frames == frames,
+              "duration": measured is not None and abs(measured - wanted) <= 1 / fps + 1e-3}
+    if floor_secs is not None:
+        checks["duration_floor"] = (measured is not None
+                                    and abs(measured - floor_secs) <= DURATION_FLOOR)
+    if size is not None:
+        checks["size"] = info is not None and (info.width, info.height) == tuple(size)
+    report = VerifyReport(ok=all(checks.values()), checks=checks, file=output.name,
+                          frames=decoded.frames if decoded else None,
+                          expected_frames=frames, duration_secs=measured,
+                          expected_duration_secs=round(wanted, 3), fps=fps,
+                          decode_errors=decoded.errors[:5] if decoded else [])
+    report.write(build.layout.verify_json)
+    if not report.ok:
+        raise MediaError(f"verification of {output.name} failed: "
+                         f"{verify_problems(report)}. Rebuild it: tlbuild --camera "
+                         f"{build.settings.name} render --date {build.date} --force (or "
+                         f"doit render camera={build.settings.name} date={build.date}); "
+                         f"details in {build.layout.verify_json}")
+    log.info("verified %s: %d frames, %.2f s", output.name, frames, measured)
+    return {"output": build.output_stamp()}
+
+
+def verify_problems(report: VerifyReport) -> str:
+    checks, problems = report.checks, []
+    if not checks["output_exists"]:
+        return "the video is missing or empty"
+    if not checks["decodes"]:
+        first = re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", report.decode_errors[0])
+        problems.append(f"ffmpeg reports decode errors (first: {first[:120]})")
+    if not checks["frame_count"]:
+        problems.append(f"it has {report.frames} frames, {report.expected_frames} "
+                        "expected")
+    if not checks["duration"]:
+        problems.append("its length cannot be read" if report.duration_secs is None else
+                        f"it lasts {report.duration_secs:.2f} s, "
+                        f"{report.expected_duration_secs:.2f} s expected")
+    problems += [f"check {name} failed" for name in report.failed_checks()
+                 if name not in ("decodes", "frame_count", "duration", "duration_floor")]
+    if not problems and not checks.get("duration_floor", True):
+        problems.append("its length is more than 10 s off the footage / speed")
+    return "; ".join(problems)
+
+
+def verify_task(build: DayBuild, check: Callable[[DayBuild], Any],
+                file_dep: Iterable[Path]) -> dict[str, Any]:
+    """The verify task of every source: after the render, and again whenever the
+    video is not the one it checked last."""
+    return task(build, "verify", check, file_dep=file_dep,
+                targets=[build.layout.verify_json], task_dep=["render"],
+                uptodate=[build.output_unchanged])
+
+
+# --- the namespace ---------------------------------------------------------------
+
+def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
+    """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI:
+    the source's tasks (from the registry), then the publish tasks. `lock`: this run
+    changes the camera-day (not `doit list` or `info`), so it takes its lock first."""
+    from .publish import tasks as publish
+    from .sources import SOURCES
+    check_ffmpeg()  # an unusable ffmpeg is refused before any request
+    if getattr(build.settings, "overlay_time", False):
+        require_filter("drawtext", "overlay_time")
+    try:
+        build.layout.root.mkdir(parents=True, exist_ok=True)
+        build.check_owner()
+        if lock:
+            build.lock()
+            build.check_state()
+    except OSError as error:  # a read-only or full disk: one line, no traceback
+        raise storage_error(error) from None
+    source = SOURCES[build.settings.source]
+    names = {**source.tasks(build), **publish.tasks(build, build.sinks)}
+    order = [*source.order, "publish"]
+    names["DOIT_CONFIG"] = {
+        "backend": "sqlite3",
+        "dep_file": str(build.layout.dep_file),
+        "num_process": build.settings.workers,
+        "par_type": "thread",
+        "default_tasks": [name for name in order if f"task_{name}" in names],
+        "verbosity": 2,
+        "reporter": progress_reporter(f"{build.settings.name} {build.layout.day}",
+                                      lambda: build.downloaded, build.quiet),
+    }
+    return names

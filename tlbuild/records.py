@@ -1,0 +1,95 @@
+"""What the tasks of a camera-day hand each other and what `status`, exit codes and
+publishing read, in one shape for every source: the summary in day.json, the verify
+report, the publish receipt. Each source's day.json keeps its own fields beside the
+summary (the spec's `total_clips`, `speed_factor`, ... for clips)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .files import read_json, write_json_if_changed
+
+
+def _read(kind: type, data: Any) -> Any:
+    """A record from its JSON form (unknown keys ignored), or None if it is not one."""
+    if not isinstance(data, dict):
+        return None
+    names = {f.name for f in fields(kind)}
+    try:
+        return kind(**{k: v for k, v in data.items() if k in names})
+    except TypeError:  # a required field missing: not this record
+        return None
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """day.json's `summary`: what any reader needs of a camera-day."""
+
+    kind: str             # what the day is made of: clips, frames, archives
+    items: int            # the items listed for the day
+    used: int             # the items in the video
+    failed: int           # the items that failed (a rerun retries them)
+    frames: int           # frames of the video (0: nothing to render)
+    fps: float
+    duration_secs: float
+    reason: str | None = None  # why the first failed item failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, day_json: Path) -> DaySummary | None:
+        return _read(cls, (read_json(day_json, {}) or {}).get("summary"))
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """metadata/verify.json: the checks of the video against the render plan."""
+
+    ok: bool
+    checks: dict[str, bool]
+    file: str
+    frames: int | None
+    expected_frames: int
+    duration_secs: float | None
+    expected_duration_secs: float
+    fps: float
+    decode_errors: list[str] = field(default_factory=list)
+
+    def write(self, path: Path) -> None:
+        write_json_if_changed(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> VerifyReport | None:
+        return _read(cls, read_json(path, None))
+
+    def failed_checks(self) -> list[str]:
+        return [name for name, ok in self.checks.items() if not ok]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """publish/<sink>.json: what was sent where."""
+
+    sink: str
+    kind: str
+    camera: str
+    date: str
+    file: str
+    size: int
+    sha256: str
+    time: str
+    remote_id: Any = None
+    url: str | None = None
+    camera_uuid: str | None = None
+    skipped: bool = False
+
+    def write(self, path: Path) -> None:
+        write_json_if_changed(path, {k: v for k, v in asdict(self).items()
+                                     if v is not None})
+
+    @classmethod
+    def read(cls, path: Path) -> Receipt | None:
+        return _read(cls, read_json(path, None))
