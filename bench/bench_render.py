@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import timed
+
 from tlbuild.days import day_window
 from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.probe import probe
@@ -40,14 +42,6 @@ from tlbuild.sim.events import event, event_id
 from tlbuild.sim.unifi import SimulatedNvr
 
 USER, PASSWORD, CAMERA, DATE = "bench", "bench-password", "Demo Driveway", "2024-01-15"
-
-
-def timed(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def add_clips(nvr: SimulatedNvr, count: int, seconds: int, first: int = 0) -> None:

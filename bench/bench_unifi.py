@@ -14,26 +14,17 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import timed
 
 from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.sim.clips import ClipSpec, make_clip
 from tlbuild.sim.unifi import SimulatedNvr
 
 USER, PASSWORD, CAMERA, DATE = "bench", "bench-password", "Demo Driveway", "2024-01-15"
-
-
-def timed(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-2000:]}")
-    return elapsed
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from .ffmpeg import concat_quote, ffmpeg_version, render_file, speed_text
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .graph import remove_files, task, verify_output, verify_task
 from .probe import keyframe_interval, probe
-from .records import DaySummary
+from .records import ClipEntry, DaySummary
 from .render_plan import (
     INTERMEDIATE,
     KEYFRAME,
@@ -69,7 +69,7 @@ def concat_line(path: str) -> str:
     return f"file {concat_quote(path)}\n"
 
 
-def usable_clips(build: DayBuild) -> list[dict[str, Any]]:
+def usable_clips(build: DayBuild) -> list[ClipEntry]:
     """Complete clips that are on disk and read as video, in (start, end, id) order.
 
     A clip that no longer probes as video is marked failed and left out; the next
@@ -122,7 +122,7 @@ def compute_speed(total_secs: float, target_secs: float) -> float:
     return min(max(total_secs / target_secs, MIN_SPEED), MAX_SPEED)
 
 
-def concat_entries(build: DayBuild) -> tuple[list[str], list[dict[str, Any]]]:
+def concat_entries(build: DayBuild) -> tuple[list[str], list[ClipEntry]]:
     """The lines of concat.txt, and the index entries they name (in that order)."""
     by_line = {concat_line(str(build.layout.clip_path(entry["file_path"]))).rstrip("\n"):
                entry for entry in clip_index(build).read()}
@@ -130,7 +130,7 @@ def concat_entries(build: DayBuild) -> tuple[list[str], list[dict[str, Any]]]:
     return lines, [by_line[line] for line in lines if line in by_line]
 
 
-Details = Callable[[DayBuild, list[dict[str, Any]]], dict[str, Any]]
+Details = Callable[[DayBuild, list[ClipEntry]], dict[str, Any]]
 
 
 def write_day(build: DayBuild, details: Details) -> None:

@@ -32,13 +32,13 @@ from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .graph import task, verify_output, verify_task
-from .records import DaySummary
+from .records import DaySummary, FrameEntry
 
 log = logging.getLogger("tlbuild")
 GOOD, BAD = "ok", "bad"
 
 
-def write_index(build: DayBuild, frames: list[dict[str, Any]]) -> None:
+def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
     """frame_index.json (every frame of the local day, bad ones with reasons) and
     frames.txt (the good ones, each shown 1/fps, its local time as metadata for the
     time overlay)."""
@@ -137,7 +137,7 @@ def verify(build: DayBuild) -> dict[str, Any]:
                          size=(day["width"], day["height"]))
 
 
-def tasks(build: DayBuild, frames: Callable[[], list[dict[str, Any]]],
+def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
           inputs: Callable[[], Iterable[Path]], details: Details = lambda build: {}
           ) -> dict[str, Any]:
     """The frame pipeline's task creators: `frames()` lists the frames the source

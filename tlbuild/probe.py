@@ -32,6 +32,13 @@ _FPS = re.compile(r"([\d.]+) fps")
 _FRAME = re.compile(r"^frame=(\d+)", re.M)
 
 
+def _run(template: str, path: Path, timeout: float) -> subprocess.CompletedProcess:
+    try:
+        return run_captured(render_argv(template, path=path), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path.name}: reading it timed out") from None
+
+
 def probe(path: Path) -> VideoInfo:
     """Read every packet of the first video stream; any corruption is an error.
 
@@ -39,11 +46,7 @@ def probe(path: Path) -> VideoInfo:
     frame count for a stream copy on some builds (7.0). Raises MediaError for
     anything that is not a complete, readable video.
     """
-    command = render_argv("probe.j2", path=path)
-    try:
-        result = run_captured(command, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"{path.name}: probing timed out") from None
+    result = _run("probe.j2", path, 600)
     err = result.stderr
     duration, video = _DURATION.search(err), _VIDEO.search(err)
     if result.returncode != 0 or not duration or not video:
@@ -67,11 +70,7 @@ class Decoded:
 def decode(path: Path) -> Decoded:
     """Decode every frame of the first video stream: the frames that really play,
     and every error ffmpeg reports on the way (a damaged file has some)."""
-    command = render_argv("decode.j2", path=path)
-    try:
-        result = run_captured(command, timeout=3600)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"{path.name}: decoding timed out") from None
+    result = _run("decode.j2", path, 3600)
     frames = _FRAME.findall(result.stdout)
     errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
     if result.returncode != 0 and not errors:
@@ -81,11 +80,7 @@ def decode(path: Path) -> Decoded:
 
 def keyframe_interval(path: Path, duration: float) -> float:
     """Seconds between keyframes: decode keyframes only (cheap) and count them."""
-    command = render_argv("keyframes.j2", path=path)
-    try:
-        result = run_captured(command, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"{path.name}: probing timed out") from None
+    result = _run("keyframes.j2", path, 600)
     frames = _FRAME.findall(result.stdout)
     keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
     return round(duration / keyframes, 3) if keyframes else duration

@@ -1,15 +1,73 @@
 """What the tasks of a camera-day hand each other and what `status`, exit codes and
-publishing read, in one shape for every source: the summary in day.json, the verify
-report, the publish receipt. Each source's day.json keeps its own fields beside the
-summary (the spec's `total_clips`, `speed_factor`, ... for clips)."""
+publishing read, in one shape for every source: the entries of the clip, frame and
+archive indexes, the summary in day.json, the verify report, the publish receipt.
+Each source's day.json keeps its own fields beside the summary (the spec's
+`total_clips`, `speed_factor`, ... for clips)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .files import read_json, write_json_if_changed
+
+
+class ClipEntry(TypedDict, total=False):
+    """One clip of manifests/clip_index.json: the spec's fields, then tlbuild's."""
+
+    event_id: str
+    start_ms: int
+    end_ms: int
+    duration_ms: int
+    event_type: str
+    smart_types: list[str]
+    score: int | None
+    status: str               # pending, in_progress, complete, failed
+    file_path: str            # relative to the camera-day's folder
+    event_ids: list[str]      # every event merged into the clip
+    part: list[int]           # [k, n]: part k of n of a clip longer than an hour
+    error: str                # why it failed
+    low_resolution: bool      # older than the console's full-resolution footage
+    size: int                 # measured once downloaded:
+    video_secs: float
+    fps: float
+    keyframe_secs: float
+    width: int
+    height: int
+
+
+class FrameEntry(TypedDict, total=False):
+    """One frame of manifests/frame_index.json (a frame source gives them so)."""
+
+    key: str
+    status: str               # ok or bad
+    timestamp: float | None   # unix seconds: the capture time
+    file: str | None          # the JPEG, relative to the camera-day's folder
+    reason: str               # why it is bad
+    width: int
+    height: int
+    local_time: str
+    filed: str                # the date the source filed a frame without a time under
+
+
+class ArchiveEntry(TypedDict, total=False):
+    """One archive of manifests/archive_index.json (Axis timelapse apps)."""
+
+    filename: str             # as the camera names it: untrusted
+    local_name: str           # the safe name on disk
+    profile_id: str
+    size: int | None
+    frames: int
+    fps: float
+    first_ms: int
+    last_ms: int
+    container: str            # avi or mp4
+    path: str
+    query: dict[str, str]
+    cut: list[int]            # [first, last] frame indexes inside the day
+    in_day: bool
+    remote_size: int | None
 
 
 def _read(kind: type, data: Any) -> Any:

@@ -244,12 +244,7 @@ def make_handler(state: AxisState) -> type[QuietHandler]:
                 self.send_response(200)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
+                return self.send_cut(body)
             self.send_body(status, body[start:], ctype, headers)
 
         def _me_recordings(self, endpoint: str, query: dict[str, str], fault: Any) -> None:

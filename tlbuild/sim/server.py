@@ -33,6 +33,14 @@ class QuietHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def send_cut(self, body: bytes) -> None:
+        """After the headers: half the body, then the connection closes (a fault)."""
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
 
 class LoopbackServer:
     """Start a handler class on 127.0.0.1:<free port> in a daemon thread."""

@@ -362,12 +362,7 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             if not (fault and fault.kind == "cut"):
                 self.send_header("Content-Length", str(len(body)))
             if fault and fault.kind in ("truncate", "cut"):
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
+                return self.send_cut(body)
             self.send_header("Content-Disposition",
                              f'attachment; filename="{camera.id}_{start}.mp4"')
             self.end_headers()

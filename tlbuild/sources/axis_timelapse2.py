@@ -42,7 +42,7 @@ from ..ffmpeg import concat_quote, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from ..graph import task, verify_output, verify_task
 from ..http import Unavailable
-from ..records import DaySummary
+from ..records import ArchiveEntry, DaySummary
 from .axis_client import Archive, AxisClient
 
 log = logging.getLogger("tlbuild.axis")
@@ -200,7 +200,7 @@ def scan(build: DayBuild) -> None:
              app, client.version or "", len(listing), len(chosen))
 
 
-def day_archives(build: DayBuild) -> list[dict[str, Any]]:
+def day_archives(build: DayBuild) -> list[ArchiveEntry]:
     return [item for item in read_json(build.layout.archive_index, []) if item.get("in_day")]
 
 

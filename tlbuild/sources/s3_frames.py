@@ -47,6 +47,7 @@ from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
 from ..graph import remove_files, task
 from ..probe import jpeg_size
+from ..records import FrameEntry
 from .s3_client import S3Client
 
 log = logging.getLogger("tlbuild.s3")
@@ -274,7 +275,7 @@ def scan(build: DayBuild) -> None:
              len(objects), len(frames), ", ".join(utc_dates(build.date, settings.timezone)))
 
 
-def frame_list(build: DayBuild, store: FrameStore) -> list[dict[str, Any]]:
+def frame_list(build: DayBuild, store: FrameStore) -> list[FrameEntry]:
     """The frames this bucket holds for the day, as the frame pipeline takes them."""
     listed = []
     for frame in read_json(build.layout.object_list, []):

@@ -35,6 +35,7 @@ from ..days import day_window, local_time
 from ..errors import CameraNotFound, ConfigError, RemoteError, TlbuildError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
 from ..graph import task
+from ..records import ClipEntry
 from .unifi_client import EVENT_TYPES, ProtectClient, session_key
 
 log = logging.getLogger("tlbuild.unifi")
@@ -244,7 +245,7 @@ def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[st
 
 
 def clip_entries(group: list[dict[str, Any]], clip_dir: str, channel: int = 0,
-                 retention: Retention = Retention()) -> list[dict[str, Any]]:
+                 retention: Retention = Retention()) -> list[ClipEntry]:
     """The clips of one group of events: one, or parts of at most an hour each (one
     export request per part), which the render joins in order."""
     first = group[0]

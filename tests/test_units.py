@@ -1,0 +1,236 @@
+"""Fast tests of the pure functions: event grouping and parts, reconcile, the Axis
+day cut, S3 frame times, retry delays, names, dates, the render plan's numbers, and
+the argv each ffmpeg template renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tlbuild.days import day_window, parse_date
+from tlbuild.errors import UsageError
+from tlbuild.ffmpeg import concat_quote, render_argv
+from tlbuild.files import printable, safe_name
+from tlbuild.http import RetryPolicy
+from tlbuild.render_plan import output_frames, output_size, size_filter
+from tlbuild.sources.axis_client import Archive
+from tlbuild.sources.axis_timelapse2 import day_cut, frame_times
+from tlbuild.sources.s3_frames import frame_id, frame_timestamp, group_objects
+from tlbuild.sources.unifi import (
+    MAX_EXPORT_MS,
+    Retention,
+    clip_entries,
+    day_events,
+    group_events,
+    reconcile,
+)
+
+
+def ev(eid: str, start: int, end: int | None, kind: str = "motion", camera: str = "c",
+       smart: list[str] | None = None) -> dict:
+    return {"id": eid, "type": kind, "start": start, "end": end, "camera": camera,
+            "smartDetectTypes": smart or [], "score": 50}
+
+
+# --- UniFi events ----------------------------------------------------------------
+
+def test_day_events_keep_this_cameras_finished_footage_inside_the_day():
+    events = [ev("a", 5, 10), ev("b", 5, None), ev("c", 5, 10, camera="other"),
+              ev("d", 5, 10, kind="access"), ev("e", 95, 130), ev("f", -5, 3)]
+    kept = day_events(events, "c", 0, 100)
+    assert [e["id"] for e in kept] == ["a", "e"]
+    assert kept[1]["end"] == 100  # cut at the day's end
+
+
+def test_merging_joins_overlaps_and_touching_events_only():
+    events = sorted([ev("a", 0, 10), ev("b", 5, 20), ev("c", 20, 25), ev("d", 30, 40)],
+                    key=lambda e: (e["start"], e["end"], e["id"]))
+    assert [[e["id"] for e in g] for g in group_events(events, merge=True)] == \
+        [["a", "b", "c"], ["d"]]
+    assert len(group_events(events, merge=False)) == 4
+
+
+def test_a_long_clip_becomes_parts_of_at_most_an_hour():
+    group = [ev("long", 0, 2 * MAX_EXPORT_MS + 1, smart=["person"]),
+             ev("short", 10, 20, smart=["vehicle"])]
+    parts = clip_entries(group, "clips/c/2024-01-15")
+    assert [p["part"] for p in parts] == [[1, 3], [2, 3], [3, 3]]
+    assert parts[0]["start_ms"] == 0 and parts[-1]["end_ms"] == 2 * MAX_EXPORT_MS + 1
+    assert all(p["end_ms"] - p["start_ms"] <= MAX_EXPORT_MS for p in parts)
+    assert len({p["file_path"] for p in parts}) == 3
+    assert parts[0]["smart_types"] == ["person", "vehicle"]
+    single = clip_entries([ev("x", 0, 1000)], "clips/c/2024-01-15", channel=1)
+    assert "part" not in single[0] and single[0]["file_path"].endswith("_ch1.mp4")
+
+
+def test_retention_marks_low_resolution_and_gone_events():
+    kept = Retention(start_lq=100, start=200, end=1000)
+    assert kept.gone({"end": 100}) and not kept.gone({"end": 101})
+    assert kept.low_resolution(199) and not kept.low_resolution(200)
+    assert kept.unfinished({"end": 1001}) and not kept.unfinished({"end": 1000})
+    assert Retention.of({"stats": {"video": {"recordingStart": None}}}) == Retention()
+
+
+def test_reconcile_keeps_finished_clips_and_drops_a_corrupt_one(tmp_path: Path):
+    folder = tmp_path / "clips/c/d"
+    folder.mkdir(parents=True)
+    for name in ("a.mp4", "old.mp4", "bad.mp4"):
+        (folder / name).write_bytes(b"x")
+    new = [{"file_path": "clips/c/d/a.mp4", "start_ms": 0, "end_ms": 10, "event_id": "a",
+            "status": "pending"},
+           {"file_path": "clips/c/d/bad.mp4", "start_ms": 20, "end_ms": 30,
+            "event_id": "bad", "status": "pending"}]
+    previous = [{"file_path": "clips/c/d/a.mp4", "start_ms": 0, "end_ms": 10,
+                 "event_id": "a", "status": "complete", "video_secs": 9.5},
+                {"file_path": "clips/c/d/bad.mp4", "start_ms": 20, "end_ms": 30,
+                 "event_id": "bad", "status": "failed", "error": "not video"},
+                {"file_path": "clips/c/d/old.mp4", "start_ms": 50, "end_ms": 60,
+                 "event_id": "old", "status": "complete"}]
+    result = {e["event_id"]: e for e in reconcile(new, previous, tmp_path)}
+    assert result["a"]["status"] == "complete" and result["a"]["video_secs"] == 9.5
+    assert result["bad"]["status"] == "failed" and not (folder / "bad.mp4").exists()
+    assert result["old"]["status"] == "complete"  # no longer listed: kept (retention)
+    dropped = reconcile(new, previous, tmp_path, keep_unlisted=False)
+    assert "old" not in {e["event_id"] for e in dropped}  # the filter changed
+
+
+# --- Axis and S3 ------------------------------------------------------------------
+
+def test_axis_day_cut_and_even_frame_times():
+    archive = Archive("w.avi", "p", None, 5, 1.0, first_ms=0, last_ms=4000,
+                      container="avi")
+    times = frame_times(archive, [])
+    assert times == [0, 1000, 2000, 3000, 4000]
+    assert day_cut(times, 1000, 3000) == (1, 2)
+    assert day_cut(times, 5000, 6000) is None
+    real = [0, 500, 2500, 3000, 4000]
+    assert frame_times(archive, real) == real  # TimelapseMe's real times, when they fit
+
+
+@pytest.mark.parametrize("value,seconds", [(1705312800, 1705312800.0),
+                                           (1705312800123, 1705312800.123),
+                                           (1705312800123456, 1705312800.123456),
+                                           (1705312800123456789, 1705312800.1234567)])
+def test_s3_frame_timestamps_in_any_unit(value, seconds):
+    assert frame_timestamp({"timestamp": value}) == pytest.approx(seconds)
+
+
+def test_s3_frame_timestamp_must_be_a_positive_number():
+    for bad in ({}, {"timestamp": "now"}, {"timestamp": True}, {"timestamp": -1}):
+        with pytest.raises(ValueError):
+            frame_timestamp(bad)
+
+
+def test_s3_objects_pair_into_frames_with_safe_unique_ids():
+    objects = [{"key": "D/2024-01-15/t-1.json", "etag": "1"},
+               {"key": "D/2024-01-15/t-1.jpg", "etag": "2"},
+               {"key": "D/2024-01-15/t-2.json", "etag": "3"},
+               {"key": "D/2024-01-15/readme.txt", "etag": "4"}]
+    frames = group_objects(objects, "D")
+    assert [set(f) >= {"json"} for f in frames] == [True, True]
+    assert "jpg" in frames[0] and "jpg" not in frames[1]
+    assert frame_id("D", "a/../../b") != frame_id("D", "a/b")
+    assert "/" not in frame_id("D", "a/../../b")
+
+
+# --- shared helpers -------------------------------------------------------------
+
+def test_retry_delays_grow_are_capped_and_honour_retry_after():
+    policy = RetryPolicy(attempts=5)
+    for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0), (7, 30.0)):
+        for _ in range(20):
+            assert 0.75 * base <= policy.delay(attempt) <= 1.25 * base
+    assert policy.delay(1, retry_after=3.0) == 3.0
+    assert policy.delay(1, retry_after=600.0) == 30.0
+
+
+def test_safe_names_by_bytes():
+    assert safe_name("Back Yard") == "Back Yard"
+    long = safe_name("\U0001F600" * 90)
+    assert len(long.encode()) <= 120 and long != safe_name("\U0001F600" * 91)
+    assert safe_name("a/b") != safe_name("ab") and "/" not in safe_name("a/b")
+    assert safe_name("..", "x").startswith("x-") and safe_name("", "x").startswith("x-")
+    assert printable("a\nb\x1b") == "a\\nb\\x1b"
+
+
+def test_dates():
+    assert parse_date("2024-02-29") == dt.date(2024, 2, 29)
+    for bad in ("2023-02-29", "2024-1-5", "9999-12-31", "1999-12-31"):
+        with pytest.raises(UsageError):
+            parse_date(bad)
+    start, end = day_window(dt.date(2024, 3, 10), "America/New_York")
+    assert end - start == 23 * 3_600_000
+
+
+def test_render_plan_numbers():
+    assert output_frames(150, 7.5, 30) == 600
+    assert output_frames(55, 2.75, 30) == 600
+    assert output_frames(1, 1, 30) == 30 and output_frames(0.001, 1, 30) == 1
+    clips = [{"width": 640, "height": 360}, {"width": 1920, "height": 1080}]
+    assert output_size(clips) == (1920, 1080) and output_size(clips[:1]) is None
+    assert size_filter("-2:720", (1920, 1080)) == "scale=-2:720"
+    assert size_filter(None, (1920, 1080)).startswith("scale=1920:1080:")
+    assert size_filter(None, None) is None
+
+
+# --- templates: the argv each renders ----------------------------------------------
+
+def argv(template: str, **values) -> list[str]:
+    return render_argv(template, **values)[1:]  # without the ffmpeg path
+
+
+def test_render_template_argv():
+    assert argv("render_concat.j2", concat="c.txt", speed="7.5", fps=30, frames=600,
+                pad=5, scale=None, crf=23, preset="medium", output="o.mp4") == [
+        "-hide_banner", "-f", "concat", "-safe", "0", "-i", "c.txt", "-map", "0:v:0",
+        "-vf", "setpts=PTS/7.5,fps=30,tpad=stop_mode=clone:stop_duration=5",
+        "-fps_mode", "passthrough", "-frames:v", "600", "-c:v", "libx264", "-crf", "23",
+        "-preset", "medium", "-pix_fmt", "yuv420p", "-an", "-movflags", "+faststart",
+        "-f", "mp4", "-y", "o.mp4"]
+    scaled = argv("render_concat.j2", concat="c.txt", speed="2", fps=10, frames=6, pad=5,
+                  scale="scale=-2:48", crf=23, preset="fast", output="o.mp4")
+    assert scaled[:3] == ["-hide_banner", "-reinit_filter", "0"]
+    assert scaled[scaled.index("-vf") + 1].endswith(",scale=-2:48")
+
+
+def test_frames_and_segment_templates_argv():
+    frames = argv("render_frames.j2", frames="f.txt", width=160, height=90, fps="10",
+                  frame_count=13, crf=23, preset="ultrafast", overlay=False, font=None,
+                  output="o.mp4")
+    assert frames[:6] == ["-hide_banner", "-reinit_filter", "0", "-f", "concat", "-safe"]
+    chain = frames[frames.index("-vf") + 1]
+    assert chain.startswith("scale=160:90:") and "settb=AVTB,setpts=N/(10*TB),fps=10" in chain
+    assert frames[frames.index("-frames:v") + 1] == "13" and "-r" not in frames
+    segment = argv("archive_segment.j2", archive="a.avi", first=3, last=9, count=7,
+                   fps="12", crf=23, preset="fast", output="s.mp4")
+    assert segment[segment.index("-vf") + 1] == (
+        "select='between(n\\,3\\,9)',settb=AVTB,setpts=N/(12*TB),fps=12,format=yuv420p")
+    assert segment[segment.index("-fps_mode") + 1] == "passthrough"
+
+
+def test_probe_templates_argv():
+    assert argv("probe.j2", path="/a b.mp4") == [
+        "-hide_banner", "-nostdin", "-xerror", "-i", "/a b.mp4", "-map", "0:v:0", "-c",
+        "copy", "-f", "framecrc", "-"]
+    assert argv("decode.j2", path="x")[2:4] == ["-v", "error"]
+    assert argv("keyframes.j2", path="x")[1:4] == ["-nostdin", "-skip_frame", "nokey"]
+    assert argv("ffmpeg_info.j2", what="encoders") == ["-hide_banner", "-encoders"]
+
+
+def test_intermediate_template_argv():
+    mjpeg = argv("intermediate.j2", clip="c.mp4", keyframes=False,
+                 filters="select='not(mod(n\\,8))'", output="i.mkv")
+    assert mjpeg[mjpeg.index("-vf") + 1] == "select='not(mod(n\\,8))',format=yuv420p"
+    assert mjpeg[mjpeg.index("-strict"):][:2] == ["-strict", "unofficial"]
+    keyframes = argv("intermediate.j2", clip="c.mp4", keyframes=True, filters="",
+                     output="i.mkv")
+    assert keyframes[keyframes.index("-bsf:v") + 1] == "noise=drop=not(key)"
+
+
+def test_a_template_value_with_a_line_break_is_refused():
+    from tlbuild.errors import MediaError
+    with pytest.raises(MediaError):
+        render_argv("probe.j2", path="a\nb")
+    assert concat_quote("it's") == "'it'\\''s'"
