@@ -132,6 +132,8 @@ class NvrState:
     _days: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _sorted: list[dict[str, Any]] | None = None
     _starts: list[int] = field(default_factory=list)
+    _longest: int = 0  # the longest event, so a window's search starts close to it
+    _ongoing: list[dict[str, Any]] = field(default_factory=list)
 
     def now(self) -> int:
         return self.now_ms if self.now_ms is not None else int(time.time() * 1000)
@@ -168,6 +170,9 @@ class NvrState:
                 unique.update({e["id"]: e for e in self.extra_events})
                 self._sorted = sorted(unique.values(), key=lambda e: (e["start"], e["id"]))
                 self._starts = [e["start"] for e in self._sorted]
+                self._longest = max((e["end"] - e["start"] for e in self._sorted
+                                     if e["end"] is not None), default=0)
+                self._ongoing = [e for e in self._sorted if e["end"] is None]
 
     def events_between(self, start: int, end: int, types: list[str] | None = None,
                        limit: int | None = None) -> list[dict[str, Any]]:
@@ -177,10 +182,12 @@ class NvrState:
             return []
         self._ensure_days(start, end)
         now, found = self.now(), []
-        first = bisect.bisect_left(self._starts, start - MAX_EVENT_MS)
-        for item in self._sorted[first:]:
-            if item["start"] > end or item["start"] > now:
-                break
+        # finished events: from the longest one's reach before the window; ongoing
+        # ones (end null) may have started any time before it
+        first = bisect.bisect_left(self._starts, start - self._longest)
+        candidates = self._sorted[first:bisect.bisect_right(self._starts, min(end, now))]
+        candidates += [e for e in self._ongoing if e["start"] < start - self._longest]
+        for item in sorted(candidates, key=lambda e: (e["start"], e["id"])):
             if ((item["end"] is None or item["end"] >= start)
                     and (types is None or item["type"] in types)):
                 found.append(item if item["end"] is None or item["end"] <= now
