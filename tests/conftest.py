@@ -99,12 +99,13 @@ def unifi_camera(nvr, camera: str = CAMERA, **keys) -> dict:
 @pytest.fixture
 def write_config(tmp_path):
     """Write a config file: `cameras` and `sinks` map names to their tables (dicts),
-    `out` is <folder>/out (folder: tmp_path by default). Returns its path."""
+    `out` is <folder>/out (folder: tmp_path by default), `top` more top-level keys.
+    Returns its path."""
     def write(cameras: dict, sinks: dict | None = None, folder: Path | None = None,
-              name: str = "tlbuild.toml") -> Path:
+              name: str = "tlbuild.toml", **top) -> Path:
         folder = folder or tmp_path
         folder.mkdir(parents=True, exist_ok=True)
-        document = {"out": str(folder / "out"), "cameras": cameras}
+        document = {"out": str(folder / "out"), **top, "cameras": cameras}
         if sinks:
             document["publish"] = sinks
         path = folder / name

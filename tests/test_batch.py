@@ -68,7 +68,7 @@ def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, cap
     assert "4 shard(s): 2 ok, 2 failed" in out and "not found" in out
     assert len(timelapses(tmp_path)) == 2
     assert main(["status", "--config", str(config), "--camera", "ghost", "--from",
-                 DATES[0]]) == 0
+                 DATES[0]]) == 1  # a day that is not built
     status = capsys.readouterr().out
     assert "failed" in status and "No Such Camera" in status
 
@@ -139,6 +139,8 @@ def test_shard_position_from_array_job_environments():
                                        "SLURM_ARRAY_TASK_MIN": "1",
                                        "SLURM_ARRAY_TASK_COUNT": "6"}) == (3, 6)
     assert shard_position(None, 3, {"JOB_COMPLETION_INDEX": "2"}) == (2, 3)
+    with pytest.raises(UsageError, match="not which one"):
+        shard_position(None, 8, {})  # --shards without an array index
     with pytest.raises(UsageError):
         shard_position(None, None, {"JOB_COMPLETION_INDEX": "2"})
     shards = all_shards(["a", "b"], [__import__("datetime").date(2024, 1, d)

@@ -52,6 +52,9 @@ def test_doit_build_list_info_partial_rebuild_and_clean(write_config, nvr, tmp_p
     assert not day.clips() and not day.timelapse("yard").exists()
     assert not (day.root / "manifests" / "clip_index.json").exists()
     assert not (day.root / "metadata" / "day.json").exists()
+    # everything the build made, but its log and doit's own state (and lock)
+    left = sorted(p.relative_to(day.root).as_posix() for p in day.root.rglob("*"))
+    assert left == [".tlbuild-day.lock", ".tlbuild-doit.sqlite3", "logs", "logs/run.log"]
 
 
 def test_doit_without_variables_explains_usage(write_config, nvr, tmp_path):

@@ -26,8 +26,6 @@ from doit.exceptions import TaskFailed
 from .config import Config
 from .days import parse_date
 from .errors import TlbuildError, UsageError
-from .layout import DayLayout
-from .records import DaySummary, VerifyReport
 from .reporter import progress_reporter
 from .runtime import release, spawn
 
@@ -119,8 +117,12 @@ def shard_position(explicit: str | None, count: int | None,
             total = count or int(env.get("SLURM_ARRAY_TASK_COUNT", 0))
         elif "JOB_COMPLETION_INDEX" in env:
             index, total = int(env["JOB_COMPLETION_INDEX"]), count or 0
+        elif count:
+            raise UsageError(f"--shards {count} says how many parts, not which one to "
+                             "build: run it as an array job (SLURM_ARRAY_TASK_ID or "
+                             "JOB_COMPLETION_INDEX set), or use --shard K/N")
         else:
-            return (0, count) if count else None
+            return None
     except ValueError:
         raise UsageError("shard must be K/N with whole numbers, e.g. --shard 0/4") from None
     if not total:
@@ -207,6 +209,17 @@ class Batch:
             print(f"  {shard}: exit {result.code}: {result.message}", flush=True)
         return TaskFailed(f"{len(failed)} shard(s) failed") if failed else None
 
+    def prune(self) -> None:
+        from .prune import prune
+        cameras = sorted({shard.camera for shard in self.shards})
+        days = [(shard_root(self.config, self.out, Shard(camera, date)), camera, date)
+                for camera in cameras for date in known_dates(self.config, self.out, camera)]
+        done = prune(days, self.config.prune_after_days)
+        if done:
+            print(f"pruned {len(done)} camera-day(s) older than "
+                  f"{self.config.prune_after_days} days: "
+                  f"{sum(p.bytes for p in done) / 1e6:.1f} MB", flush=True)
+
     def namespace(self) -> dict[str, Any]:
         def task_shard():
             """Build each (camera, date) shard in its own process."""
@@ -220,13 +233,21 @@ class Batch:
             return {"actions": [self.summary], "task_dep": ["shard"],
                     "uptodate": [False], "verbosity": 2}
 
-        return {"task_shard": task_shard, "task_summary": task_summary,
+        def task_prune():
+            """prune_after_days: delete the inputs of this batch's old verified days."""
+            return {"actions": [self.prune], "task_dep": ["summary"],
+                    "uptodate": [False], "verbosity": 2}
+
+        names = {"task_shard": task_shard, "task_summary": task_summary}
+        if self.config.prune_after_days is not None:
+            names["task_prune"] = task_prune
+        return {**names,
                 "DOIT_CONFIG": {
                     # the batch keeps no state of its own: each shard has its own
                     "backend": "sqlite3",
                     "dep_file": os.path.join(self.state_dir, "batch.sqlite3"),
                     "num_process": self.jobs, "par_type": "thread",
-                    "default_tasks": ["shard", "summary"], "verbosity": 2,
+                    "default_tasks": [name[5:] for name in names], "verbosity": 2,
                     "reporter": progress_reporter("batch", lambda: 0, True)}}
 
 
@@ -234,42 +255,6 @@ class Batch:
 
 def shard_root(config: Config, out: Path | None, shard: Shard) -> Path:
     return (out or config.out) / shard.camera / shard.date.isoformat()
-
-
-def day_status(root: Path, camera: str, date: dt.date) -> tuple[str, str]:
-    """(built | failed | missing, detail) for one camera-day, from its records: the
-    same for every source."""
-    layout = DayLayout.create(root, camera, date)
-    summary = DaySummary.read(layout.day_json)
-    report = VerifyReport.read(layout.verify_json)
-    last_error = _last_log_error(layout.log_file)
-    if layout.timelapse.exists() and report and report.ok:
-        note = (f"; {summary.failed} {summary.kind} failed: {summary.reason}"
-                if summary and summary.failed else "")
-        amount = f"{summary.used} {summary.kind}" if summary else "built"
-        return "built", f"{amount}{note}"
-    if summary and summary.failed:
-        return "failed", f"{summary.failed} {summary.kind} failed: {summary.reason}"
-    if summary and summary.frames == 0:
-        return "built", "no footage on this day (nothing to render)"
-    if report and not report.ok:
-        return "failed", f"verification failed: {', '.join(report.failed_checks())}"
-    if last_error:
-        return "failed", last_error
-    return "missing", "not built yet" if not root.exists() else "incomplete"
-
-
-def _last_log_error(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return ""
-    for line in reversed(lines):
-        if " INFO " in line and ("verified" in line or "to download" in line):
-            return ""  # a later run got past the error
-        if " ERROR " in line:
-            return line.split(": ", 1)[-1][:300]
-    return ""
 
 
 def known_dates(config: Config, out: Path | None, camera: str) -> list[dt.date]:

@@ -35,6 +35,7 @@ from .days import parse_date
 from .errors import ConfigError, NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
 from .graph import namespace
+from .records import RunRecord
 from .runtime import (
     install_signal_handlers,
     setup_console_logging,
@@ -151,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--channel", type=int, choices=(0, 1, 2),
                              help="UniFi export stream: 0 high (default), 1 medium, "
                                   "2 low: a phone-sized timelapse needs no 4K export")
+        if name == "run":
+            sub.add_argument("--rebuild", action="store_true",
+                             help="build a pruned day again from the device (its "
+                                  "inputs were deleted by `tlbuild prune`)")
         if name in ("render", "run"):
             sub.add_argument("--force", action="store_true",
                              help="render the timelapse again even if it is up to date")
@@ -174,10 +179,82 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--sink", help="only this sink")
     _global_options(publish, suppress=True)
     _batch_commands(commands)
+    _prune_command(commands)
+    _doctor_commands(commands)
     _s3_commands(commands)
     from . import axis_download
     axis_download.add_parser(commands)
     return parser
+
+
+def _prune_command(commands: Any) -> None:
+    prune = commands.add_parser(
+        "prune", help="delete the downloaded inputs of verified days older than N days",
+        description="For every verified camera-day older than --keep-days days, delete "
+                    "the downloaded clips, frames and archives and the intermediates; "
+                    "keep the timelapse, manifests, metadata, logs and publish receipts. "
+                    "A pruned day stays built: a rerun downloads and renders nothing "
+                    "(`run --rebuild` builds it again from the device).")
+    prune.add_argument("--keep-days", type=int, required=True, metavar="N",
+                       help="keep the inputs of the last N days")
+    prune.add_argument("--camera", action="append", dest="cameras",
+                       help="config camera(s) (default: all)")
+    prune.add_argument("--dry-run", action="store_true",
+                       help="say what would be deleted, delete nothing")
+    for flag in ("--config", "--out"):
+        prune.add_argument(flag, type=Path, default=argparse.SUPPRESS)
+    prune.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS)
+
+
+def _doctor_commands(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check the config, secrets, cameras, ffmpeg and disk",
+        description="Check everything a build needs, one line per check: the config, "
+                    "ffmpeg (version, libx264), free disk under `out`, every camera "
+                    "(reachable, credentials, what it resolves to; one login per "
+                    "console) and every sink. Exit 1 when any check fails. No secret "
+                    "is printed.")
+    cameras = commands.add_parser(
+        "cameras", help="the cameras a console has (--host), or the config's cameras",
+        description="With --host (or UPVS_HOST): every camera of that UniFi console "
+                    "(id, name, state, resolution, footage kept). Otherwise the config's "
+                    "cameras, each with what its device says it is.")
+    for sub in (doctor, cameras):
+        _global_options(sub, suppress=True)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+    return doctor(args.config, args.out, bool(args.quiet))
+
+
+def run_cameras(args: argparse.Namespace) -> int:
+    from .doctor import cameras, console_cameras
+    host = args.host or (None if args.config else os.environ.get("UPVS_HOST"))
+    if not host:
+        return cameras(args.config, [args.camera] if args.camera else None)
+    from .sources.unifi_client import ProtectClient
+    settings = _direct_camera(args, host, camera_needed=False)
+    return console_cameras(ProtectClient(settings.host, settings.username,
+                                         settings.password.load("--password"),
+                                         tls_insecure=settings.tls_insecure,
+                                         direct_api=settings.direct_api))
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    from .batch import Shard, known_dates, parse_cameras, shard_root
+    from .prune import prune
+    if args.keep_days < 0:
+        raise UsageError("--keep-days must be 0 or more")
+    config = load_config(args.config)
+    wanted = args.cameras or ([args.camera] if args.camera else ["all"])
+    days = [(shard_root(config, args.out, Shard(camera, date)), camera, date)
+            for camera in parse_cameras(wanted, config)
+            for date in known_dates(config, args.out, camera)]
+    done = prune(days, args.keep_days, args.dry_run)
+    print(f"{'would prune' if args.dry_run else 'pruned'} {len(done)} camera-day(s): "
+          f"{sum(p.files for p in done)} files, {sum(p.bytes for p in done) / 1e6:.1f} MB")
+    return 0
 
 
 def _s3_commands(commands: Any) -> None:
@@ -209,8 +286,12 @@ def _batch_commands(commands: Any) -> None:
                "SLURM_ARRAY_TASK_MIN) or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
     status = commands.add_parser(
         "status", help="show per camera-day what is built, failed (and why) or missing",
-        description="Per camera-day: built, failed (with the reason) or missing, read "
-                    "from the output tree. Without dates: every day found on disk.")
+        description="Per camera-day: built (with the video's path, length and size), "
+                    "failed (with the latest run's reason) or missing, read from the "
+                    "output tree. Without dates: every day found on disk. Exit 0 when "
+                    "every listed day is built, 1 otherwise.")
+    status.add_argument("--json", action="store_true",
+                        help="one JSON array of the days, for scripts")
     for sub in (batch, status):
         sub.add_argument("--camera", action="append", dest="cameras",
                          help="config camera(s): repeat, separate with commas, or 'all' "
@@ -221,7 +302,8 @@ def _batch_commands(commands: Any) -> None:
             sub.add_argument(flag, type=Path, default=argparse.SUPPRESS)
         sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS)
         sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
-                         help="print only failed shards and the summary")
+                         help="print only what failed (batch: and the summary; "
+                              "status: the days not built)")
     batch.add_argument("-j", "--jobs", type=_positive_int, default=1,
                        help="shards built at the same time (default 1)")
     batch.add_argument("--shard", help="build only part K of N, e.g. 0/4")
@@ -244,10 +326,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _direct_camera(args: argparse.Namespace, host: str) -> Any:
+def _direct_camera(args: argparse.Namespace, host: str, camera_needed: bool = True) -> Any:
     from .sources.unifi import UnifiCamera
     username = args.username or os.environ.get("UPVS_USERNAME")
-    if not args.camera:
+    if not args.camera and camera_needed:
         raise UsageError("--camera is required (Protect camera id or name)")
     if not username:
         raise UsageError("--username (or UPVS_USERNAME) is required")
@@ -260,8 +342,8 @@ def _direct_camera(args: argparse.Namespace, host: str) -> Any:
     else:
         raise UsageError("a password is required: --password-file, UPVS_PASSWORD or "
                          "--password")
-    camera = UnifiCamera(name=args.camera, host=validate_host(host, "--host"),
-                         username=username, password=password, camera=args.camera,
+    camera = UnifiCamera(name=args.camera or "console", host=validate_host(host, "--host"),
+                         username=username, password=password, camera=args.camera or "",
                          render=validate_render(RenderSettings(), "defaults"))
     return with_overrides(camera, **_overrides(args))
 
@@ -290,6 +372,10 @@ def prepare(args: argparse.Namespace) -> DayBuild:
     config = load_config(args.config)
     camera = with_overrides(config.camera(args.camera), **_overrides(args))
     root = (args.out or config.out) / camera.name / date.isoformat()
+    if args.command == "publish" and not camera.publish:
+        raise UsageError(f"camera {camera.name!r} publishes nowhere: list sinks in its "
+                         "config table (publish = [\"name\"]) and define them under "
+                         "[publish.<name>]")
     if getattr(args, "sink", None) and args.sink not in camera.publish:
         raise UsageError(f"camera {camera.name!r} does not publish to "
                          f"{args.sink!r}; its sinks: "
@@ -325,19 +411,19 @@ def run_batch(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from .batch import Shard, day_status, known_dates, parse_cameras, shard_root
+    from .batch import Shard, known_dates, parse_cameras, shard_root
+    from .status import day_state, show
     config = load_config(args.config)
-    cameras = parse_cameras(args.cameras or ["all"], config)
-    for camera in cameras:
+    wanted = args.cameras or ([args.camera] if args.camera else ["all"])
+    states = []
+    for camera in parse_cameras(wanted, config):
         if args.first:
             dates = [s.date for s in _batch_shards(args, config) if s.camera == camera]
         else:
             dates = known_dates(config, args.out, camera)
-        for date in dates:
-            root = shard_root(config, args.out, Shard(camera, date))
-            state, detail = day_status(root, camera, date)
-            print(f"{camera:<16} {date.isoformat()}  {state:<8} {detail}")
-    return 0
+        states += [day_state(shard_root(config, args.out, Shard(camera, date)), camera,
+                             date) for date in dates]
+    return show(states, args.json, bool(args.quiet))
 
 
 def run_s3(args: argparse.Namespace) -> int:
@@ -360,13 +446,21 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args)
     if args.command == "status":
         return run_status(args)
+    if args.command == "prune":
+        return run_prune(args)
+    if args.command == "doctor":
+        return run_doctor(args)
+    if args.command == "cameras":
+        return run_cameras(args)
     build = prepare(args)
     if args.command == "verify":
         return verify_only(build)
     if args.command != "render":
         demo.start(build)  # a "simulator" camera: its device, in this process
+    if getattr(args, "rebuild", False):  # the full graph again, not the pruned one
+        build.layout.pruned_json.unlink(missing_ok=True)
+    names = namespace(build)  # the day's lock, before anything is written
     try:
-        names = namespace(build)  # the day's lock, before anything is written
         handler = build.start_log()
         try:
             build.quiet = bool(args.quiet)
@@ -376,12 +470,25 @@ def run(args: argparse.Namespace) -> int:
             if args.command == "publish" and args.sink:
                 tasks = [f"publish:{args.sink}"]
             result = DoitMain(ModuleTaskLoader(names)).run(["run", *tasks])
+            code, reason = exit_code(build, result, args.command)
+        except KeyboardInterrupt:
+            record_run(build, args.command, 130, "interrupted (Ctrl-C or SIGTERM)")
+            raise
         finally:
             logging.getLogger("tlbuild").removeHandler(handler)
             handler.close()
+        record_run(build, args.command, code, reason)
+        return code
     finally:
         build.unlock()
-    return exit_code(build, result, args.command)
+
+
+def record_run(build: DayBuild, command: str, code: int, reason: str | None) -> None:
+    """metadata/run.json: how this run ended, for `tlbuild status`."""
+    try:
+        RunRecord.of(command, code, reason).write(build.layout.run_json)
+    except OSError:
+        pass  # a full disk: the error itself is what the user sees
 
 
 def verify_only(build: DayBuild) -> int:
@@ -396,25 +503,26 @@ def verify_only(build: DayBuild) -> int:
     return 0
 
 
-def exit_code(build: DayBuild, doit_result: int, command: str) -> int:
+def exit_code(build: DayBuild, doit_result: int, command: str) -> tuple[int, str | None]:
+    """The run's exit code, and why it is not 0."""
     from .sources import SOURCES
     if build.outcome.fatal is not None:
-        return build.outcome.fatal.exit_code
+        return build.outcome.fatal.exit_code, str(build.outcome.fatal)
     if doit_result != 0:
-        return 5
+        return 5, "a task failed; see the log"
     source = SOURCES[build.settings.source]
     failed, items, reason = source.failures(build)
     if not failed or command not in ("fetch", "run"):
-        return 0
+        return 0, None
     if failed == items:
         error = NothingBuilt(f"every {source.items[:-1]} of {build.settings.name} "
                              f"{build.date} failed (first: {reason}); no timelapse was "
                              "built: rerun the same command to retry them")
         log.error("%s", error)
-        return error.exit_code
+        return error.exit_code, str(error)
     log.warning("%d of %d %s failed; rerun the same command to retry them", failed,
                 items, source.items)
-    return 1
+    return 1, f"{failed} of {items} {source.items} failed: {reason}"
 
 
 def main(argv: list[str] | None = None) -> int:

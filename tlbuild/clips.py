@@ -324,15 +324,18 @@ def verify(build: DayBuild) -> dict[str, Any]:
     day = read_json(layout.day_json, {})
     if not day.get("valid_clips"):
         return {"output": None}
-    lines, included = concat_entries(build)
-    paths = [layout.clip_path(entry["file_path"]) for entry in included]
-    checks = {
-        "clips_exist": len(included) == len(lines)
-                       and all(p.is_file() and p.stat().st_size > 0 for p in paths),
-        "clip_count": day["valid_clips"] == day["total_clips"] - day["failed_clips"]
-                      == len(lines),
-        "concat_order": [sort_key(e) for e in included] == sorted(map(sort_key, included)),
-    }
+    checks: dict[str, bool] = {}
+    if not layout.pruned_json.exists():  # pruned on purpose: only the video is checked
+        lines, included = concat_entries(build)
+        paths = [layout.clip_path(entry["file_path"]) for entry in included]
+        checks = {
+            "clips_exist": len(included) == len(lines)
+                           and all(p.is_file() and p.stat().st_size > 0 for p in paths),
+            "clip_count": day["valid_clips"] == day["total_clips"] - day["failed_clips"]
+                          == len(lines),
+            "concat_order": [sort_key(e) for e in included]
+                            == sorted(map(sort_key, included)),
+        }
     # what the day's plan rendered (day.json), not the settings of this command
     return verify_output(build, day["output_frames"], day["render"]["fps"], checks,
                          floor_secs=day["total_duration_secs"] / day["speed_factor"])

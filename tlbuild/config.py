@@ -148,6 +148,7 @@ class Config:
     out: Path
     cameras: dict[str, CameraSettings]
     sinks: dict[str, Sink] = field(default_factory=dict)
+    prune_after_days: int | None = None  # batches prune verified days older than this
 
     def camera(self, name: str) -> CameraSettings:
         if name not in self.cameras:
@@ -354,6 +355,9 @@ def load_config(path: Path | str | None = None) -> Config:
     top = Table(data, str(path))
     base = path.resolve().parent
     out = Path(top.get("out", str, "out")).expanduser()
+    prune_after = top.get("prune_after_days", int)
+    if prune_after is not None and prune_after < 0:
+        raise ConfigError(f"{path}: prune_after_days must be 0 or more")
     cameras_data = top.get("cameras", dict, {})
     sinks_data = top.get("publish", dict, {})
     top.reject_unknown()
@@ -367,7 +371,8 @@ def load_config(path: Path | str | None = None) -> Config:
                 raise ConfigError(f"{path} [cameras.{name}]: publish names unknown sink "
                                   f"{sink!r}; sinks: {', '.join(sorted(sinks)) or 'none'}")
     # A relative `out` counts from the working directory, as Make and doit do.
-    return Config(path=path, out=out.absolute(), cameras=cameras, sinks=sinks)
+    return Config(path=path, out=out.absolute(), cameras=cameras, sinks=sinks,
+                  prune_after_days=prune_after)
 
 
 def with_overrides(camera: Any, **overrides: Any) -> Any:

@@ -8,6 +8,7 @@ The one place where a build meets tlbuild.sim: dodo.py's loader and the CLI call
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from typing import Any
 
@@ -15,8 +16,15 @@ from .config import SIMULATOR_HOST
 
 
 def start(build: Any) -> None:
-    if getattr(build.settings, "host", None) != SIMULATOR_HOST:
-        return
+    """Point a camera-day whose device is the demo's at its simulator."""
+    build.settings = resolve(build.settings, build.password, build.date)
+
+
+def resolve(settings: Any, password: Any, date: dt.date) -> Any:
+    """The settings of a "simulator" camera pointed at its simulator, started now;
+    any other camera's settings as they are."""
+    if getattr(settings, "host", None) != SIMULATOR_HOST:
+        return settings
     from .sources import SOURCES
-    module = importlib.import_module(SOURCES[build.settings.source].simulator)
-    build.settings = module.demo(build.settings, build.password, build.date)
+    module = importlib.import_module(SOURCES[settings.source].simulator)
+    return module.demo(settings, password, date)

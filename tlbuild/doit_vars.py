@@ -38,14 +38,15 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         config = load_config(get_var("config"))
         camera, date = get_var("camera"), get_var("date")
         if not camera or not date:
-            if _doit_command(argv) in INSPECTING:
+            cameras = ", ".join(sorted(config.cameras)) or "none"
+            command = _doit_command(argv)
+            if command in ("list", "help", "tabcompletion"):
                 print("tlbuild: give camera=NAME date=YYYY-MM-DD to see a camera-day's "
-                      f"tasks; cameras: {', '.join(sorted(config.cameras))}",
-                      file=sys.stderr)
+                      f"tasks; cameras: {cameras}", file=sys.stderr)
                 return {}
-            raise UsageError("usage: doit camera=NAME date=YYYY-MM-DD [config=PATH]; "
-                             f"cameras in {config.path}: "
-                             f"{', '.join(sorted(config.cameras)) or 'none'}")
+            verb = "" if command == "run" else f"{command} [TASK] "
+            raise UsageError(f"usage: doit {verb}camera=NAME date=YYYY-MM-DD "
+                             f"[config=PATH]; cameras in {config.path}: {cameras}")
         if camera == "all" or "," in camera or ".." in date or "," in date:
             from .batch import Batch, all_shards, parse_cameras, parse_dates
             shards = all_shards(parse_cameras(camera, config), parse_dates(date))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from doit.task import clean_targets
 from doit.tools import config_changed
 
 from .build import DayBuild
@@ -46,6 +47,10 @@ def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
     made_json = [path for path in targets if path.suffix == ".json"]
     if made_json:
         checks.append(json_intact(*made_json))
+    if clean is True:
+        clean = [clean_targets]
+    if clean:  # and the folders that leaves empty
+        clean = [*clean, remove_empty_folders(build, targets)]
     made = {"actions": [build.action(f"{name}:{subtask}" if subtask else name, action,
                                      *args)],
             "file_dep": [str(path) for path in file_dep],
@@ -65,6 +70,26 @@ def remove_files(*paths: Path) -> tuple[Callable[..., None], list[Any]]:
             else:
                 path.unlink(missing_ok=True)
     return (remove, [])
+
+
+def remove_empty_folders(build: DayBuild, paths: list[Path]) -> tuple[Any, list[Any]]:
+    """A `clean` action: the folders of these paths that are left empty, up to the
+    camera-day's folder (so `doit clean` leaves no empty tree behind)."""
+    def remove() -> None:
+        root = build.layout.root
+        for folder in sorted({path.parent for path in paths}, reverse=True):
+            while folder != root and root in folder.parents and folder.is_dir() \
+                    and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+    return (remove, [])
+
+
+def clean_day(build: DayBuild) -> list[Any]:
+    """The `clean` of a source's scan: its targets and the folder's owner mark (the
+    log and doit's state stay)."""
+    owner = build.layout.owner_file
+    return [clean_targets, remove_files(owner)]
 
 
 # --- one verify for every source -------------------------------------------------
@@ -162,8 +187,12 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     except OSError as error:  # a read-only or full disk: one line, no traceback
         raise storage_error(error) from None
     source = SOURCES[build.settings.source]
-    names = {**source.tasks(build), **publish.tasks(build, build.sinks)}
-    order = [*source.order, "publish"]
+    if build.layout.pruned_json.exists():  # the inputs are gone; the video stays built
+        names = {**pruned_tasks(build, source.verify), **publish.tasks(build, build.sinks)}
+        order = ["render", "verify", "publish"]
+    else:
+        names = {**source.tasks(build), **publish.tasks(build, build.sinks)}
+        order = [*source.order, "publish"]
     names["DOIT_CONFIG"] = {
         "backend": "sqlite3",
         "dep_file": str(build.layout.dep_file),
@@ -175,3 +204,28 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
                                       lambda: build.downloaded, build.quiet),
     }
     return names
+
+
+def pruned_tasks(build: DayBuild, check: Callable[[DayBuild], Any]) -> dict[str, Any]:
+    """A pruned camera-day (tlbuild prune): nothing to download or render, the video
+    is checked and published as it is."""
+    layout = build.layout
+
+    def keep(build: DayBuild) -> None:
+        """Nothing to render: the video stays as it is, or is gone for good."""
+        if not layout.timelapse.is_file():
+            raise MediaError(f"{layout.timelapse.name} of this pruned day is gone and "
+                             "its inputs were pruned: rebuild the day with `tlbuild "
+                             f"--camera {build.settings.name} run --date {build.date} "
+                             "--rebuild`")
+
+    def task_render() -> dict[str, Any]:
+        """The video of a pruned day: kept as it is."""
+        return task(build, "render", keep, targets=[layout.timelapse], uptodate=[True],
+                    clean=[])
+
+    def task_verify() -> dict[str, Any]:
+        """Check the video as it is."""
+        return verify_task(build, check, file_dep=[layout.day_json])
+
+    return {"task_render": task_render, "task_verify": task_verify}

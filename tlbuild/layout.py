@@ -37,6 +37,16 @@ class DayLayout:
         return self.root / "metadata" / "verify.json"
 
     @property
+    def run_json(self) -> Path:
+        """How the latest run ended."""
+        return self.root / "metadata" / "run.json"
+
+    @property
+    def pruned_json(self) -> Path:
+        """Present when the day's downloaded inputs were pruned (the video stays)."""
+        return self.root / "metadata" / "pruned.json"
+
+    @property
     def clip_dir(self) -> Path:
         return self.root / "clips" / self.label / self.day
 

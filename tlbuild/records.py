@@ -6,6 +6,7 @@ Each source's day.json keeps its own fields beside the summary (the spec's
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypedDict
@@ -150,4 +151,32 @@ class Receipt:
 
     @classmethod
     def read(cls, path: Path) -> Receipt | None:
+        return _read(cls, read_json(path, None))
+
+
+OUTCOMES = {0: "done", 1: "partial", 6: "nothing built", 130: "interrupted"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """metadata/run.json: how the latest run of a camera-day ended (what `status`
+    shows, rather than an older error in the log)."""
+
+    time: str
+    command: str
+    exit_code: int
+    outcome: str            # done, partial, nothing built, interrupted, failed
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, command: str, exit_code: int, reason: str | None) -> RunRecord:
+        return cls(time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   command=command, exit_code=exit_code,
+                   outcome=OUTCOMES.get(exit_code, "failed"), reason=reason)
+
+    def write(self, path: Path) -> None:
+        write_json_if_changed(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> RunRecord | None:
         return _read(cls, read_json(path, None))

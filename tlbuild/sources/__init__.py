@@ -20,6 +20,7 @@ class Source:
     order: tuple[str, ...]                     # default tasks, in order
     failures: Callable[[Any], tuple[int, int, str | None]]  # failed, items, reason
     verify: Callable[[Any], Any]               # (build) -> the day's checks
+    check: Callable[..., str]                  # (settings, password, shared) -> a line
     simulator: str                             # module whose demo() serves "simulator"
     items: str                                 # what the day is made of, for messages
     handover: Callable[[Any], dict[str, Any]] | None = None  # a batch's shared login
@@ -27,10 +28,10 @@ class Source:
 
 SOURCES = {source.name: source for source in (
     Source("unifi", unifi.parse, unifi.tasks, unifi.ORDER, unifi.failures, clips.verify,
-           "tlbuild.sim.unifi", "clips", unifi.SESSIONS.handover),
+           unifi.check, "tlbuild.sim.unifi", "clips", unifi.SESSIONS.handover),
     Source("axis-timelapse2", axis_timelapse2.parse, axis_timelapse2.tasks,
            axis_timelapse2.ORDER, axis_timelapse2.failures, axis_timelapse2.verify,
-           "tlbuild.sim.axis", "archives"),
+           axis_timelapse2.check, "tlbuild.sim.axis", "archives"),
     Source("s3-frames", s3_frames.parse, s3_frames.tasks, s3_frames.ORDER,
-           s3_frames.failures, frames.verify, "tlbuild.sim.s3", "frames"),
+           s3_frames.failures, frames.verify, s3_frames.check, "tlbuild.sim.s3", "frames"),
 )}

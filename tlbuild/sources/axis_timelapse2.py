@@ -40,7 +40,7 @@ from ..days import day_window
 from ..errors import MediaError, UsageError
 from ..ffmpeg import concat_quote, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from ..graph import task, verify_output, verify_task
+from ..graph import clean_day, task, verify_output, verify_task
 from ..http import Unavailable
 from ..records import ArchiveEntry, DaySummary
 from .axis_client import Archive, AxisClient
@@ -279,6 +279,18 @@ def verify(build: DayBuild) -> dict[str, Any]:
     return verify_output(build, day["frame_count"], day["fps"], {})
 
 
+def check(settings: AxisCamera, password: Any, shared: dict[str, Any]) -> str:
+    """What `doctor` and `cameras` say of this camera: the app and its archives."""
+    client = AxisClient(settings.base_url, settings.username, password,
+                        zone=settings.timezone, retries=1, timeout=settings.timeout,
+                        tls_insecure=settings.tls_insecure)
+    app = client.detect()
+    archives = client.archives()
+    return (f"{app} {client.version or ''}".strip() + f" at {settings.host}, "
+            f"{len(archives)} archive(s), profiles: "
+            f"{', '.join(str(p.get('name', p['id'])) for p in client.profiles()) or 'none'}")
+
+
 def failures(build: DayBuild) -> tuple[int, int, str | None]:
     """An archive that cannot be downloaded stops the run: none fail quietly."""
     return 0, len(day_archives(build)), None
@@ -290,7 +302,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
     def task_scan() -> dict[str, Any]:
         """Detect the app, list its archives, pick this day's (read only)."""
         return task(build, "scan", scan, targets=[layout.camera_json, layout.archive_index],
-                    uptodate=[False])
+                    uptodate=[False],
+                    clean=clean_day(build))
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:

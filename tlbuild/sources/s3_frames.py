@@ -45,7 +45,7 @@ from ..days import utc_dates
 from ..errors import UsageError
 from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
-from ..graph import remove_files, task
+from ..graph import clean_day, remove_files, task
 from ..probe import jpeg_size
 from ..records import FrameEntry
 from .s3_client import S3Client
@@ -292,6 +292,14 @@ def frame_list(build: DayBuild, store: FrameStore) -> list[FrameEntry]:
     return listed
 
 
+def check(settings: S3FramesCamera, password: Any, shared: dict[str, Any]) -> str:
+    """What `doctor` and `cameras` say of this camera: the bucket answers, the
+    device has dates in it."""
+    dates = s3_client(settings).prefixes(f"{settings.device}/")
+    span = f", {dates[0]} to {dates[-1]}" if dates else ""
+    return f"s3://{settings.bucket}/{settings.device}: {len(dates)} date(s){span}"
+
+
 def failures(build: DayBuild) -> tuple[int, int, str | None]:
     """Bad frames are the bucket's, not failures a rerun could fix: none."""
     day = read_json(build.layout.day_json, {}) or {}
@@ -305,7 +313,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
 
     def task_scan() -> dict[str, Any]:
         """List the device's objects for every key date the local day can touch."""
-        return task(build, "scan", scan, targets=[layout.object_list], uptodate=[False])
+        return task(build, "scan", scan, targets=[layout.object_list], uptodate=[False],
+                    clean=clean_day(build))
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:

@@ -34,7 +34,7 @@ from ..config import (
 from ..days import day_window, local_time
 from ..errors import CameraNotFound, ConfigError, RemoteError, TlbuildError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
-from ..graph import task
+from ..graph import clean_day, task
 from ..records import ClipEntry
 from .unifi_client import EVENT_TYPES, ProtectClient, session_key
 
@@ -488,6 +488,39 @@ def day_details(build: DayBuild, used: list[dict[str, Any]]) -> dict[str, Any]:
             "filter": build.settings.events.as_dict()}
 
 
+def console(settings: UnifiCamera, password: Any, shared: dict[str, Any]) -> ProtectClient:
+    """One logged-in client per console for `doctor` and `cameras`."""
+    key = session_key(settings.host, settings.username)
+    if key not in shared:
+        shared[key] = ProtectClient(settings.host, settings.username, password,
+                                    tls_insecure=settings.tls_insecure,
+                                    direct_api=settings.direct_api, retries=1)
+    return shared[key]
+
+
+def describe_camera(camera: dict[str, Any], zone: str = "UTC") -> str:
+    """A console's camera in one line: name, id, state, resolution, footage kept."""
+    channel = next(iter(camera.get("channels") or []), {}) or {}
+    kept = Retention.of(camera)
+    footage = (f"footage from {local_time(kept.start_lq, zone)[:10]}"
+               + (f" (full resolution from {local_time(kept.start, zone)[:10]})"
+                  if kept.start and kept.start != kept.start_lq else "")
+               if kept.start_lq else "no footage")
+    return (f"{camera.get('name')!r} (id {camera.get('id')}), {camera.get('state')}, "
+            f"{channel.get('width')}x{channel.get('height')}, {footage}")
+
+
+def check(settings: UnifiCamera, password: Any, shared: dict[str, Any]) -> str:
+    """What `doctor` and `cameras` say of this camera: its console answers, the
+    account logs in (once per console), the camera resolves."""
+    boot = shared.get(("boot", settings.host))
+    if boot is None:
+        boot = shared[("boot", settings.host)] = console(settings, password,
+                                                         shared).bootstrap()
+    zone = settings.timezone or (boot.get("nvr") or {}).get("timezone") or "UTC"
+    return describe_camera(resolve_camera(boot["cameras"], settings.camera), zone)
+
+
 def failures(build: DayBuild) -> tuple[int, int, str | None]:
     """(failed clips, clips, the first failure's reason) of the day's clip index."""
     entries = clips.clip_index(build).read()
@@ -503,7 +536,8 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         """Resolve the camera, list the day's events, write the clip index."""
         # always asks the console; its files change only with their content
         return task(build, "scan", scan, targets=[layout.camera_json, layout.clip_index],
-                    uptodate=[False])
+                    uptodate=[False],
+                    clean=clean_day(build))
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:

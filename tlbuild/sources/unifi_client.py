@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,14 @@ MAX_EVENT_REQUESTS = 1000   # a busy 430-event day needs about 15
 MAX_EVENTS = 100_000        # a console that never stops sending events is an error
 MIN_WINDOW_MS = 1000        # a window this short that is still full cannot be split
 LOGIN_LOCKOUT_MINUTES = 15  # how long consoles are known to refuse logins after 429
+
+
+def split_count(page: list[dict[str, Any]], start: int, end: int) -> int:
+    """How many parts a window that came back full is split into: 2 at least, 64 at
+    most, about twice the window over the span the page's events cover."""
+    starts = [event["start"] for event in page]
+    covered = max(max(starts) - min(starts), 1)
+    return min(max(math.ceil(2 * (end - start) / covered), 2), 64)
 
 
 def session_key(host: str, username: str) -> str:
@@ -212,8 +222,12 @@ class ProtectClient(HttpClient):
             if end - start <= MIN_WINDOW_MS:
                 crowded.append(start)
                 continue
-            middle = (start + end) // 2
-            windows += [(middle, end), (start, middle)]  # earlier half first
+            # split into parts expected to hold about half a page each, judged by the
+            # span the full page covers (whichever end the console cut); a part that
+            # still comes back full is split again
+            parts = split_count(page, start, end)
+            bounds = [start + (end - start) * k // parts for k in range(parts + 1)]
+            windows += reversed(list(pairwise(bounds)))  # earliest first
         for start in crowded:
             log.warning("more than %d events around %s: some may be missing",
                         PAGE_LIMIT, dt.datetime.fromtimestamp(start / 1000,

@@ -1,0 +1,133 @@
+"""`tlbuild doctor` and `tlbuild cameras`: is everything in place to build, and what
+do the configured cameras resolve to? One line per check, `ok` or `FAIL` with the
+problem and what to do. Every camera's device is asked once (one login per console);
+secrets are loaded to be tried, never printed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import demo
+from .config import Config, load_config
+from .errors import TlbuildError
+from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
+
+MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
+
+
+class Checks:
+    def __init__(self, quiet: bool = False):
+        self.failed, self.quiet = 0, quiet
+
+    def run(self, what: str, check: Callable[[], str]) -> bool:
+        """One check: its line, and whether it passed (an error is its message)."""
+        try:
+            detail = check()
+        except TlbuildError as error:
+            self.failed += 1
+            print(f"FAIL  {what}: {error}", flush=True)
+            return False
+        except OSError as error:
+            self.failed += 1
+            print(f"FAIL  {what}: {error.strerror or error}", flush=True)
+            return False
+        if not self.quiet:
+            print(f"ok    {what}: {detail}", flush=True)
+        return True
+
+
+def camera_line(config: Config, name: str, shared: dict[str, Any]) -> str:
+    """What a config camera resolves to, from its device (a secret is loaded, not
+    shown)."""
+    from .sources import SOURCES
+    settings = config.cameras[name]
+    password = None
+    source = getattr(settings, "password", None)
+    if source is not None:
+        password = source.load(f"camera {name!r}: password from {source.describe()}")
+    settings = demo.resolve(settings, password, dt.date.today())
+    return SOURCES[settings.source].check(settings, password, shared)
+
+
+def free_space(out: Path) -> str:
+    folder = out
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if out.exists():
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass  # writable
+    elif not (folder.stat().st_mode & 0o222):
+        raise OSError(f"{folder} is read-only")
+    if free < MIN_FREE:
+        raise OSError(f"only {free / 1e6:.0f} MB free under {out}: builds need room "
+                      "(tlbuild prune frees old inputs)")
+    return f"{out}: {free / 1e9:.1f} GB free"
+
+
+def doctor(config_path: Path | None, out: Path | None, quiet: bool = False) -> int:
+    checks = Checks(quiet)
+    config: Config | None = None
+
+    def read_config() -> str:
+        nonlocal config
+        config = load_config(config_path)
+        return (f"{config.path}: {len(config.cameras)} camera(s), "
+                f"{len(config.sinks)} sink(s)")
+
+    if not checks.run("config", read_config) or config is None:
+        return 1
+    checks.run("ffmpeg", lambda: f"{ffmpeg_exe()} ({check_ffmpeg()}, libx264)")
+    if any(getattr(c, "overlay_time", False) for c in config.cameras.values()):
+        checks.run("ffmpeg drawtext (overlay_time)",
+                   lambda: require_filter("drawtext", "overlay_time") or "available")
+    checks.run("disk", lambda: free_space(out or config.out))
+    shared: dict[str, Any] = {}
+    for name in sorted(config.cameras):
+        checks.run(f"camera {name}", lambda name=name: camera_line(config, name, shared))
+    for name, sink in sorted(config.sinks.items()):
+        checks.run(f"sink {name}", lambda sink=sink: sink_line(sink))
+    if not quiet:
+        print(f"{'all checks passed' if not checks.failed else f'{checks.failed} problem(s)'}")
+    return 1 if checks.failed else 0
+
+
+def sink_line(sink: Any) -> str:
+    """A sink's secret loads and its store answers (the SyncAPI has no harmless
+    request: its URL and key are checked, not sent)."""
+    if sink.kind == "s3":
+        from .sources.s3_client import S3Client
+        client = S3Client(sink.bucket, region=sink.region, endpoint_url=sink.endpoint_url,
+                          profile=sink.profile, tls_insecure=sink.tls_insecure)
+        with client.errors():
+            client.client.head_bucket(Bucket=sink.bucket)
+        return f"s3://{sink.bucket}/{sink.prefix} answers"
+    sink.apikey.load(f"sink {sink.name!r}: API key from {sink.apikey.describe()}")
+    return f"{sink.url} (API key from {sink.apikey.describe()}; not contacted)"
+
+
+def cameras(config_path: Path | None, names: list[str] | None) -> int:
+    """The config's cameras, each with what its device says it is."""
+    from .batch import parse_cameras
+    config = load_config(config_path)
+    checks, shared = Checks(), {}
+    for name in parse_cameras(names or ["all"], config):
+        source = config.cameras[name].source
+        checks.run(f"{name} ({source})", lambda name=name: camera_line(config, name,
+                                                                        shared))
+    return 1 if checks.failed else 0
+
+
+def console_cameras(client: Any) -> int:
+    """Every camera of one UniFi console (direct mode: --host)."""
+    from .sources.unifi import describe_camera
+    boot = client.bootstrap()
+    zone = (boot.get("nvr") or {}).get("timezone") or "UTC"
+    for camera in boot["cameras"]:
+        print(describe_camera(camera, zone))
+    return 0
