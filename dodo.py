@@ -1,4 +1,4 @@
-"""Build one camera-day:  doit camera=NAME date=YYYY-MM-DD [config=PATH] [offline=1]
+"""Build one camera-day:  doit camera=NAME date=YYYY-MM-DD [config=PATH] [offline=1] [quiet=1]
 
 Also: doit list / info / clean camera=.. date=.., or name one task (e.g. `render`).
 The tasks themselves live in the tlbuild package.

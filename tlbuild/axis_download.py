@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import console
 from .config import Secret
 from .errors import TlbuildError
 from .http import RetryPolicy, stop_requested
@@ -118,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAIL  cannot fetch the archive list from {args.host}: {error}",
               file=sys.stderr)
         return EXIT_LIST_FAILED
-    print(f"INFO  {app} {client.version or ''} on {args.host}: {len(archives)} archive(s)",
-          flush=True)
+    console.echo(f"INFO  {app} {client.version or ''} on {args.host}: "
+                 f"{len(archives)} archive(s)")
     args.outdir.mkdir(parents=True, exist_ok=True)
     counts = {"downloaded": 0, "skipped": 0, "failed": 0}
     with _Interrupts() as interrupts:
@@ -130,11 +131,9 @@ def run(args: argparse.Namespace) -> int:
                 outcome = _one(client, archive, args)
                 counts[outcome] += 1
         except KeyboardInterrupt:
-            print(f"\nDone. downloaded={counts['downloaded']} skipped={counts['skipped']} "
-                  f"failed={counts['failed']} (interrupted)", flush=True)
+            console.echo(f"\n{_done(counts)} (interrupted)")
             return EXIT_INTERRUPTED
-    print(f"Done. downloaded={counts['downloaded']} skipped={counts['skipped']} "
-          f"failed={counts['failed']}", flush=True)
+    console.echo(_done(counts))
     if interrupts.stop_after_current:
         return EXIT_INTERRUPTED
     return EXIT_PARTIAL if counts["failed"] else EXIT_OK
@@ -145,42 +144,43 @@ def _one(client: AxisClient, archive: Any, args: argparse.Namespace) -> str:
     dest = args.outdir / name
     if dest.exists() and not args.overwrite:
         if not args.check_size:
-            print(f"SKIP  {name} (already exists)", flush=True)
+            console.echo(f"SKIP  {name} (already exists)")
             return "skipped"
         remote = client.remote_size(archive)
         local = dest.stat().st_size
         if remote is None:
-            print(f"SKIP  {name} (already exists, cannot verify size)", flush=True)
+            console.echo(f"SKIP  {name} (already exists, cannot verify size)")
             return "skipped"
         if remote == local:
-            print(f"SKIP  {name} (already exists, size matches: {local} bytes)",
-                  flush=True)
+            console.echo(f"SKIP  {name} (already exists, size matches: {local} bytes)")
             return "skipped"
-        print(f"INFO  {name} exists but size mismatch (local: {local}, remote: {remote}), "
-              "re-downloading", flush=True)
-    print(f"GET   {client.base}{archive.path}?{_query(archive.query)}", flush=True)
-    print(f"SAVE  {dest}", flush=True)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-        bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-                   desc=f"      {name}", file=sys.stderr)
+        console.echo(f"INFO  {name} exists but size mismatch (local: {local}, "
+                     f"remote: {remote}), re-downloading")
+    console.echo(f"GET   {client.base}{archive.path}?{_query(archive.query)}")
+    console.echo(f"SAVE  {dest}")
+    received = 0
 
     def progress(size: int, total: int | None) -> None:
-        if bar is not None:
-            if total and bar.total != total:
-                bar.total = total
-            bar.update(size)
+        nonlocal received
+        received += size
+        if not args.no_progress:
+            of = f" of {total / 1e6:.1f}" if total else ""
+            console.show("download", f"      {name}", received, total,
+                         f"{received / 1e6:.1f}{of} MB")
 
     try:
         client.download(archive, dest, progress)
     except TlbuildError as error:  # Unavailable (a 4xx) included
-        print(f"FAIL  {name}: {error}", flush=True)
+        console.echo(f"FAIL  {name}: {error}")
         return "failed"
     finally:
-        if bar is not None:
-            bar.close()
+        console.hide("download")
     return "downloaded"
+
+
+def _done(counts: dict[str, int]) -> str:
+    return (f"Done. downloaded={counts['downloaded']} skipped={counts['skipped']} "
+            f"failed={counts['failed']}")
 
 
 def _query(query: dict[str, str]) -> str:

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doit.exceptions import TaskFailed
-
+from . import console
 from .config import Config
 from .days import parse_date
 from .errors import TlbuildError, UsageError
-from .reporter import progress_reporter
+from .reporter import LoggedFailure, progress_reporter
 from .runtime import release, spawn
 
 # Sessions a batch hands to its shard processes, "<key>" -> state (a source's
@@ -138,9 +137,9 @@ class ShardResult:
 
 
 def shard_command(shard: Shard, config: Config, out: Path | None,
-                  extra: list[str]) -> list[str]:
+                  extra: list[str], quiet: bool = True) -> list[str]:
     command = [sys.executable, "-m", "tlbuild.cli", "--config", str(config.path),
-               "--camera", shard.camera, "--quiet"]
+               "--camera", shard.camera, *(["--quiet"] if quiet else [])]
     if out is not None:
         command += ["--out", str(out)]
     return command + ["run", "--date", shard.date.isoformat(), *extra]
@@ -171,27 +170,36 @@ class Batch:
             handover = share(settings) if share else {}
         except TlbuildError as error:  # the console refused the batch's one login
             return self._report(shard, ShardResult(error.exit_code, 0.0, str(error)))
-        read_end, env = None, None
+        read_end = None
+        env = {**os.environ, console.REPORT_ENV: "json"}  # its lines and rows come here
         if handover:  # through a pipe the shard inherits: never on disk or argv
             read_end, write_end = os.pipe()
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(json.dumps(handover).encode())
-            env = {**os.environ, SESSION_FD: str(read_end)}
-        try:
-            process = spawn(shard_command(shard, self.config, self.out, self.extra),
-                            death_signal=signal.SIGTERM, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env,
-                            pass_fds=() if read_end is None else (read_end,))
-        finally:
-            if read_end is not None:
-                os.close(read_end)
-        try:
-            _, stderr = process.communicate()
-        finally:
-            release(process)
-        code = process.returncode
-        self._report(shard, ShardResult(code, time.monotonic() - started,
-                                        "" if code == 0 else _last_error(stderr)))
+            env[SESSION_FD] = str(read_end)
+        command = shard_command(shard, self.config, self.out, self.extra, console.quiet())
+        with tempfile.TemporaryFile("w+") as stderr:  # a crash's traceback, if any
+            try:
+                process = spawn(command, death_signal=signal.SIGTERM,
+                                stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+                                pass_fds=() if read_end is None else (read_end,))
+            finally:
+                if read_end is not None:
+                    os.close(read_end)
+            last_error = ""
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    error = console.relay(str(shard), line)
+                    last_error = error or last_error
+                process.wait()
+            finally:
+                release(process)
+                console.hide_all(f"{shard}/")
+            stderr.seek(0)
+            code = process.returncode
+            message = "" if code == 0 else last_error or _last_error(stderr.read())
+        self._report(shard, ShardResult(code, time.monotonic() - started, message))
 
     def _report(self, shard: Shard, result: ShardResult) -> None:
         code = result.code
@@ -199,15 +207,15 @@ class Batch:
         word = {0: "ok", 1: "partial", 130: "interrupted"}.get(code, "FAILED")
         detail = f" (exit {code}: {result.message})" if code else ""
         if code or not self.quiet:
-            print(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}", flush=True)
+            console.echo(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}")
 
-    def summary(self) -> TaskFailed | None:
+    def summary(self) -> LoggedFailure | None:
         failed = {shard: r for shard, r in self.results.items() if r.code != 0}
-        print(f"batch: {len(self.shards)} shard(s): {len(self.shards) - len(failed)} ok, "
-              f"{len(failed)} failed", flush=True)
+        console.echo(f"batch: {len(self.shards)} shard(s): {len(self.shards) - len(failed)} "
+                     f"ok, {len(failed)} failed")
         for shard, result in sorted(failed.items()):
-            print(f"  {shard}: exit {result.code}: {result.message}", flush=True)
-        return TaskFailed(f"{len(failed)} shard(s) failed") if failed else None
+            console.echo(f"  {shard}: exit {result.code}: {result.message}")
+        return LoggedFailure(f"{len(failed)} shard(s) failed") if failed else None
 
     def prune(self) -> None:
         from .prune import prune
@@ -216,9 +224,9 @@ class Batch:
                 for camera in cameras for date in known_dates(self.config, self.out, camera)]
         done = prune(days, self.config.prune_after_days)
         if done:
-            print(f"pruned {len(done)} camera-day(s) older than "
-                  f"{self.config.prune_after_days} days: "
-                  f"{sum(p.bytes for p in done) / 1e6:.1f} MB", flush=True)
+            console.echo(f"pruned {len(done)} camera-day(s) older than "
+                         f"{self.config.prune_after_days} days: "
+                         f"{sum(p.bytes for p in done) / 1e6:.1f} MB")
 
     def namespace(self) -> dict[str, Any]:
         def task_shard():
@@ -248,7 +256,7 @@ class Batch:
                     "dep_file": os.path.join(self.state_dir, "batch.sqlite3"),
                     "num_process": self.jobs, "par_type": "thread",
                     "default_tasks": [name[5:] for name in names], "verbosity": 2,
-                    "reporter": progress_reporter("batch", lambda: 0, True)}}
+                    "reporter": progress_reporter("batch")}}
 
 
 # --- status --------------------------------------------------------------------------

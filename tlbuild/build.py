@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doit.exceptions import TaskFailed
 from filelock import FileLock, Timeout
 
 from .config import CameraSettings, Secret
 from .errors import Busy, TlbuildError, UsageError, storage_error
 from .files import file_stamp, read_json, remove_leftovers, write_json_if_changed
 from .layout import DayLayout
+from .reporter import LoggedFailure
 from .runtime import LineFormatter, running_action
 
 log = logging.getLogger("tlbuild")
@@ -55,7 +55,6 @@ class DayBuild:
             f"camera {settings.name!r}: password from {source.describe()}") \
             if source else None
         self.outcome = Outcome()
-        self.quiet = False
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.Lock()
@@ -68,6 +67,11 @@ class DayBuild:
             if name not in self._shared:
                 self._shared[name] = make()
             return self._shared[name]
+
+    @property
+    def label(self) -> str:
+        """How lines and the display name this camera-day."""
+        return f"{self.settings.name} {self.date.isoformat()}"
 
     def owner(self) -> dict[str, str]:
         return {"camera": self.settings.name, "date": self.date.isoformat()}
@@ -127,11 +131,11 @@ class DayBuild:
         """Mark the folder as this camera-day's, once a scan found the camera."""
         write_json_if_changed(self.layout.owner_file, self.owner())
 
-    def fail(self, error: TlbuildError) -> TaskFailed:
+    def fail(self, error: TlbuildError) -> LoggedFailure:
         """Record a run-stopping error; doit reports it as a failure without traceback."""
         self.outcome.record_fatal(error)
         log.error("%s", error)
-        return TaskFailed(str(error))
+        return LoggedFailure(str(error))
 
     def action(self, task: str, function: Callable[..., Any], *args: Any
                ) -> tuple[Callable[..., Any], list[Any]]:

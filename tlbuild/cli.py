@@ -19,7 +19,7 @@ from typing import Any
 from doit.cmd_base import ModuleTaskLoader
 from doit.doit_cmd import DoitMain
 
-from . import __version__, demo
+from . import __version__, console, demo
 from .build import DayBuild
 from .config import (
     X264_PRESETS,
@@ -32,7 +32,7 @@ from .config import (
     with_overrides,
 )
 from .days import parse_date
-from .errors import ConfigError, NothingBuilt, TlbuildError, UsageError, storage_error
+from .errors import NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
 from .graph import namespace
 from .records import RunRecord
@@ -453,6 +453,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "cameras":
         return run_cameras(args)
     build = prepare(args)
+    console.set_day(build.label)
     if args.command == "verify":
         return verify_only(build)
     if args.command != "render":
@@ -463,7 +464,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         handler = build.start_log()
         try:
-            build.quiet = bool(args.quiet)
             if getattr(args, "force", False):  # a missing video is always rendered
                 build.layout.timelapse.unlink(missing_ok=True)
             tasks = COMMAND_TASKS[args.command]
@@ -540,21 +540,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
+        console.interrupted()
         wait_for_actions()
         wait_for_children()
-        print("tlbuild: interrupted; finished work is kept, rerun to continue",
-              file=sys.stderr)
         return 130
-    except ConfigError as error:
-        print(f"tlbuild: config error: {error}", file=sys.stderr)
-        return error.exit_code
     except TlbuildError as error:
-        print(f"tlbuild: error: {error}", file=sys.stderr)
+        log.error("%s", error)
         return error.exit_code
     except OSError as error:  # e.g. the log of a read-only `out`
         error = storage_error(error)
-        print(f"tlbuild: error: {error}", file=sys.stderr)
+        log.error("%s", error)
         return error.exit_code
+    finally:
+        console.stop()
 
 
 if __name__ == "__main__":

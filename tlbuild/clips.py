@@ -174,7 +174,7 @@ def write_day(build: DayBuild, details: Details) -> None:
 def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("valid_clips"):
-        log.info("%s %s: no clips to render", build.settings.name, build.date)
+        log.info("no clips to render")
         return None
     settings = build.settings.render
     output = build.layout.timelapse

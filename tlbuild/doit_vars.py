@@ -5,7 +5,9 @@ dates (`FIRST..LAST`, `d1,d2`) build a batch of shards, each in its own process.
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .build import DayBuild
@@ -13,6 +15,8 @@ from .config import load_config
 from .days import parse_date
 from .errors import TlbuildError, UsageError, storage_error
 from .runtime import install_signal_handlers, setup_console_logging
+
+log = logging.getLogger("tlbuild")
 
 # doit commands that only inspect: without camera= and date= they list nothing.
 INSPECTING = {"list", "info", "help", "clean", "forget", "ignore", "dumpdb", "strace",
@@ -29,11 +33,44 @@ def _doit_command(argv: list[str]) -> str:
     return "run"
 
 
+# doit options that take a value: the word after them is not a task name.
+VALUE_OPTIONS = {"-f", "--file", "-d", "--dir", "--db-file", "--backend", "--dep-file",
+                 "-n", "--process", "-P", "--parallel-type", "-r", "--reporter", "-o",
+                 "--output-file", "-v", "--verbosity", "--failure-verbosity",
+                 "--check_file_uptodate", "--codec-cls", "--template", "-p", "--status",
+                 "--sort"}
+
+
+def check_task_names(argv: list[str], names: dict[str, Any]) -> None:
+    """doit's own answer to a mistyped task is several lines about its command line;
+    say it in one, with the tasks there are."""
+    tasks = sorted(name[5:] for name in names if name.startswith("task_"))
+    words = argv[1:]
+    for before, word in zip(["", *words], words, strict=False):
+        if (word.startswith("-") or "=" in word or before in VALUE_OPTIONS
+                or word == "run" or word in INSPECTING or "/" in word or "." in word):
+            continue  # an option, a variable, a command or a file target
+        group, _, subtask = word.partition(":")
+        if group not in tasks:
+            raise UsageError(f"unknown task {word!r}; this camera-day's tasks: "
+                             f"{', '.join(tasks)}")
+        if subtask and "info" in words and subtask not in _subtasks(names[f"task_{group}"]):
+            raise UsageError(f"{group} has no task {word!r}: `doit list --all "
+                             "camera=.. date=..` lists them")
+
+
+def _subtasks(creator: Any) -> set[str]:
+    """The names of a task group's subtasks (`doit info` fails on an unknown one
+    with a traceback)."""
+    made = creator()
+    return {task.get("name") for task in made} if isinstance(made, Iterator) else set()
+
+
 def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str, Any]:
     from . import demo
     from .graph import namespace
     argv = sys.argv if argv is None else argv
-    setup_console_logging()
+    setup_console_logging(quiet=get_var("quiet", "") not in ("", "0", "false"))
     try:
         config = load_config(get_var("config"))
         camera, date = get_var("camera"), get_var("date")
@@ -61,13 +98,14 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         if command not in READ_ONLY and not build.offline:
             demo.start(build)  # a "simulator" camera: its device, in this process
         names = namespace(build, lock=command not in READ_ONLY)
+        check_task_names(argv, names)
         install_signal_handlers()
         build.start_log()
     except OSError as error:
         error = storage_error(error)
-        print(f"tlbuild: error: {error}", file=sys.stderr)
+        log.error("%s", error)
         raise SystemExit(error.exit_code) from None
     except TlbuildError as error:
-        print(f"tlbuild: error: {error}", file=sys.stderr)
+        log.error("%s", error)
         raise SystemExit(error.exit_code) from None
     return names

@@ -17,14 +17,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from .console import Meter
 from .errors import MediaError, StorageError, UsageError
 from .files import atomic_open, commit_partial, partial_path
 from .http import stop_requested
@@ -187,8 +186,7 @@ STORAGE_ERRORS = ("No space left on device", "Read-only file system", "Permissio
                   "Disk quota exceeded", "File too large")
 
 
-def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
-               on_progress: Callable[[float], None] | None = None) -> None:
+def run_ffmpeg(argv: list[str], expected_secs: float, label: str) -> None:
     """Run ffmpeg, report progress from `-progress`, raise MediaError on failure
     (StorageError when it could not write: a full disk is said plainly).
 
@@ -199,7 +197,7 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
     command = argv[:1] + ["-nostdin", "-progress", "pipe:1", "-nostats"] + argv[1:]
     with tempfile.TemporaryFile(mode="w+") as errfile:
         process = spawn(command, stdout=subprocess.PIPE, stderr=errfile, text=True)
-        progress = _Progress(label, expected_secs, on_progress)
+        meter = Meter(label, expected_secs)
         try:
             assert process.stdout is not None
             for line in process.stdout:
@@ -207,7 +205,7 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
                     raise KeyboardInterrupt
                 key, _, value = line.strip().partition("=")
                 if key == "out_time_us" and value.isdigit():
-                    progress.update(int(value) / 1e6)
+                    meter.update(int(value) / 1e6)
             returncode = process.wait()
             if stop_requested.is_set():
                 raise KeyboardInterrupt
@@ -220,7 +218,7 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
             raise
         finally:
             release(process)
-            progress.close()
+            meter.close()
         if returncode != 0:
             errfile.seek(0)
             text = errfile.read()
@@ -231,36 +229,6 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str,
             tail = text[-2000:].strip().splitlines()[-5:]
             raise MediaError(f"ffmpeg failed ({label}, exit {returncode}): "
                              + " | ".join(tail))
-
-
-class _Progress:
-    """A tqdm bar on a terminal; otherwise a log line every 10 %."""
-
-    def __init__(self, label: str, total: float,
-                 callback: Callable[[float], None] | None):
-        self.label, self.total, self.callback = label, max(total, 0.001), callback
-        self.done, self.next_mark, self.bar = 0.0, 10, None
-        if sys.stderr.isatty() and not os.environ.get("TLBUILD_QUIET"):
-            from tqdm import tqdm
-            self.bar = tqdm(total=round(self.total, 1), unit="s", desc=label,
-                            leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
-                            "{n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
-
-    def update(self, seconds: float) -> None:
-        seconds = min(seconds, self.total)
-        if self.bar is not None:
-            self.bar.update(round(seconds - self.done, 1))
-        percent = int(100 * seconds / self.total)
-        if percent >= self.next_mark:
-            log.info("%s: %d%%", self.label, percent)
-            self.next_mark = (percent // 10 + 1) * 10
-        self.done = seconds
-        if self.callback:
-            self.callback(seconds)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def default_font() -> str | None:

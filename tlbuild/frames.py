@@ -115,7 +115,7 @@ def write_day(build: DayBuild, details: Details) -> None:
 def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
-        log.info("%s %s: no frames to render", build.settings.name, build.date)
+        log.info("no frames to render")
         return None
     settings = build.settings
     font = settings.overlay_font or default_font()

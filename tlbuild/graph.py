@@ -20,6 +20,7 @@ from typing import Any
 from doit.task import clean_targets
 from doit.tools import config_changed
 
+from . import console
 from .build import DayBuild
 from .errors import MediaError, storage_error
 from .ffmpeg import check_ffmpeg, ffmpeg_version, require_filter
@@ -175,6 +176,7 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     changes the camera-day (not `doit list` or `info`), so it takes its lock first."""
     from .publish import tasks as publish
     from .sources import SOURCES
+    console.set_day(build.label)
     check_ffmpeg()  # an unusable ffmpeg is refused before any request
     if getattr(build.settings, "overlay_time", False):
         require_filter("drawtext", "overlay_time")
@@ -200,8 +202,7 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
         "par_type": "thread",
         "default_tasks": [name for name in order if f"task_{name}" in names],
         "verbosity": 2,
-        "reporter": progress_reporter(f"{build.settings.name} {build.layout.day}",
-                                      lambda: build.downloaded, build.quiet),
+        "reporter": progress_reporter(build.label, lambda: build.downloaded),
     }
     return names
 

@@ -1,74 +1,109 @@
-"""Progress for doit runs: a bar on a terminal, plain lines elsewhere (cron, logs).
+"""doit's reporter for tlbuild's graphs: progress to the console, errors said once.
 
-On a terminal: one tqdm bar of tasks done of total (the total grows as fetch tasks
-are created after the scan) with megabytes downloaded. Elsewhere: doit's usual line
-per executed task, with the up-to-date ones counted instead of listed (a day of 500
-clips would print 500 of them). Quiet: failures and the final count only.
+doit's own reporter prints a line per task (a day of 500 clips prints 500) and,
+for a failure, the error a second time with its internals (`TaskFailed -
+taskid:scan`) or a traceback. Here a failing action has already logged its error
+in one line (LoggedFailure), so the reporter adds nothing; anything else that fails
+(a bug, a dependency doit cannot find) gets one line on the console and its full
+text, traceback included, in run.log. Progress is a display row: tasks done of
+total (the total grows as fetch tasks are made after the scan) and megabytes.
 """
 
 from __future__ import annotations
 
-import sys
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from . import console
 
-def progress_reporter(label: str, downloaded: Callable[[], int], quiet: bool = False
-                      ) -> type[ConsoleReporter]:
-    """A reporter class for one build (doit instantiates it itself)."""
+log = logging.getLogger("tlbuild")
+
+
+class LoggedFailure(TaskFailed):
+    """A task's failure whose message the console has already shown."""
+
+
+def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
+                      unit: str = "tasks") -> type[ConsoleReporter]:
+    """A reporter class for one graph (doit instantiates it itself)."""
 
     class ProgressReporter(ConsoleReporter):
         desc = "tlbuild progress"
 
         def __init__(self, outstream: Any, options: dict[str, Any]):
             super().__init__(outstream, options)
-            self.up_to_date = self.done = 0
+            self.ran = self.up_to_date = self.failed = 0
             self.tasks: dict[str, Any] = {}
-            self.bar = None
-            if sys.stderr.isatty() and not quiet:
-                from tqdm import tqdm
-                self.bar = tqdm(total=1, desc=label, unit="task", leave=True,
-                                dynamic_ncols=True)
+            self.started = time.monotonic()
 
         def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
             self.tasks = tasks  # doit adds delayed tasks to this same dict
+            self._show()
 
-        def _total(self) -> int:
-            return sum(1 for task in self.tasks.values()
-                       if task.actions and not task.name.startswith("_"))
-
-        def _step(self) -> None:
-            self.done += 1
-            if self.bar is not None:
-                self.bar.total = max(self._total(), self.done)
-                self.bar.set_postfix_str(f"{downloaded() / 1e6:.1f} MB")
-                self.bar.update(1)
+        def _show(self, running: str = "") -> None:
+            total = sum(1 for task in self.tasks.values()
+                        if task.actions and not task.name.startswith("_"))
+            done = self.ran + self.up_to_date + self.failed
+            total = max(total, done)
+            megabytes = downloaded() / 1e6
+            detail = f"{done}/{total} {unit}"
+            if megabytes:
+                detail += f", {megabytes:.1f} MB"
+            if running:  # the step, not the clip: "fetch", "render"
+                detail += f"  {running.partition(':')[0]}"
+            console.show("tasks", label, done, total, detail, day=label)
 
         def execute_task(self, task: Any) -> None:
-            if self.bar is None and not quiet and task.actions:
-                super().execute_task(task)
+            if task.actions:
+                log.debug("running %s", task.name)
+                self._show(task.name)
 
         def add_success(self, task: Any) -> None:
-            super().add_success(task)
             if task.actions:
-                self._step()
+                self.ran += 1
+                self._show()
 
         def add_failure(self, task: Any, fail: Any) -> None:
-            super().add_failure(task, fail)
-            self._step()
+            self.failed += 1
+            self._show()
+            if isinstance(fail, LoggedFailure):
+                return
+            message = fail.get_msg().strip()
+            if isinstance(fail, UnmetDependency):  # the cause was reported already
+                log.debug("%s: %s", task.name, message)
+                return
+            lines = message.splitlines() or [type(fail).__name__]
+            last = lines[-1] if "Traceback" in message else lines[0]
+            log.error("%s: %s (details in the run's log)", task.name, last)
+            log.debug("%s failed:\n%s", task.name, message)
 
         def skip_uptodate(self, task: Any) -> None:
             if task.actions:
                 self.up_to_date += 1
-                self._step()
+                self._show()
+
+        def skip_ignore(self, task: Any) -> None:
+            log.debug("ignored %s", task.name)
+
+        def cleanup_error(self, exception: Any) -> None:
+            log.error("doit clean: %s", exception.get_msg().strip().splitlines()[-1])
+
+        def runtime_error(self, msg: str) -> None:
+            log.error("%s", msg.strip().splitlines()[0] if msg.strip() else "doit failed")
+            log.debug("doit: %s", msg)
 
         def complete_run(self) -> None:
-            if self.bar is not None:
-                self.bar.close()
-            if self.up_to_date and not quiet:
-                self.write(f"-- {self.up_to_date} task(s) up to date\n")
-            super().complete_run()
+            console.hide("tasks")
+            if self.ran or self.up_to_date or self.failed:
+                megabytes = downloaded() / 1e6
+                log.info("%s: %d run, %d up to date%s%s, %.1f s", unit, self.ran,
+                         self.up_to_date, f", {self.failed} failed" if self.failed else "",
+                         f", {megabytes:.1f} MB downloaded" if megabytes else "",
+                         time.monotonic() - self.started)
 
     return ProgressReporter

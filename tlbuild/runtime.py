@@ -14,10 +14,10 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from . import console
 from .files import printable
 from .http import abort_connections, stop_requested
 
-CONSOLE_FORMAT = "tlbuild: %(message)s"
 STOP_SECONDS = 3.0  # how long a stopping run waits for actions and children
 
 
@@ -143,8 +143,7 @@ def _quiet_interrupt(kind: type[BaseException], error: BaseException, trace: Any
     """Under plain `doit` a stop ends in an uncaught KeyboardInterrupt: say what it
     means in one line instead of a traceback (the exit status stays the signal's)."""
     if issubclass(kind, KeyboardInterrupt):
-        print(f"tlbuild: interrupted ({error or 'Ctrl-C'}); finished work is kept, rerun "
-              "to continue", file=sys.stderr)
+        console.interrupted(str(error) or "Ctrl-C")
         return
     sys.__excepthook__(kind, error, trace)
 
@@ -159,31 +158,5 @@ def install_signal_handlers() -> None:
         sys.excepthook = _quiet_interrupt
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (doit and test runners swap it)."""
-
-    _tlbuild_console = True
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
 def setup_console_logging(verbose: bool = False, quiet: bool = False) -> None:
-    root = logging.getLogger("tlbuild")
-    root.setLevel(logging.DEBUG)  # run.log keeps everything; the console filters
-    if not any(getattr(h, "_tlbuild_console", False) for h in root.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(LineFormatter(CONSOLE_FORMAT))
-        root.addHandler(handler)
-    for handler in root.handlers:
-        if getattr(handler, "_tlbuild_console", False):
-            handler.setLevel(logging.WARNING if quiet else
-                             logging.DEBUG if verbose else logging.INFO)
+    console.setup(verbose=verbose, quiet=quiet)

@@ -196,7 +196,7 @@ def scan(build: DayBuild) -> None:
     write_json_if_changed(layout.archive_index, listing)
     build.claim()
     chosen = [i for i in day if i.get("in_day")]
-    log.info("%s %s: %s %s, %d archives, %d for this day", settings.name, build.date,
+    log.info("%s %s, %d archives, %d for this day",
              app, client.version or "", len(listing), len(chosen))
 
 
@@ -265,7 +265,7 @@ def write_day(build: DayBuild) -> None:
 def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
-        log.info("%s %s: no archived frames for this day", build.settings.name, build.date)
+        log.info("no archived frames for this day")
         return None
     render_file("concat_copy.j2", build.layout.timelapse, day["duration_secs"],
                 concat=build.layout.segments_list)

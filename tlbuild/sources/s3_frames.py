@@ -271,7 +271,7 @@ def scan(build: DayBuild) -> None:
     frames = group_objects(objects, settings.device)
     write_json_if_changed(build.layout.object_list, frames)
     build.claim()
-    log.info("%s %s: %d objects, %d frames listed under %s", settings.name, build.date,
+    log.info("%d objects, %d frames listed under %s",
              len(objects), len(frames), ", ".join(utc_dates(build.date, settings.timezone)))
 
 

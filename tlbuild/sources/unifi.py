@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from doit import create_after
-from doit.exceptions import TaskFailed
 
 from .. import __version__, clips
 from ..batch import handed_over
@@ -36,6 +35,7 @@ from ..errors import CameraNotFound, ConfigError, RemoteError, TlbuildError, Usa
 from ..files import read_json, safe_name, write_json_if_changed
 from ..graph import clean_day, task
 from ..records import ClipEntry
+from ..reporter import LoggedFailure
 from .unifi_client import EVENT_TYPES, ProtectClient, session_key
 
 log = logging.getLogger("tlbuild.unifi")
@@ -368,7 +368,7 @@ class ConsoleSessions:
         return {key: self._states[key]}
 
 
-def scan(build: DayBuild) -> TaskFailed | None:
+def scan(build: DayBuild) -> LoggedFailure | None:
     """Resolve the camera and the day, list its events, write the clip index."""
     layout, settings = build.layout, build.settings
     if build.offline:
@@ -387,8 +387,8 @@ def scan(build: DayBuild) -> TaskFailed | None:
     record = camera_record(camera, nvr, build.date, zone, window, settings.events)
     previous = read_json(layout.camera_json, {}) or {}
     if retention.start_lq is not None and window[1] <= retention.start_lq:
-        log.warning("%s %s: the console keeps no footage this old (its oldest is from "
-                    "%s); nothing to export", settings.name, build.date,
+        log.warning("the console keeps no footage this old (its oldest is from "
+                    "%s); nothing to export",
                     local_time(retention.start_lq, zone))
         events = []
     else:
@@ -423,21 +423,20 @@ def scan(build: DayBuild) -> TaskFailed | None:
                     "footage (kept since %s): the console sends them at 640x360",
                     low, build.date, local_time(retention.start, zone))
     if not entries:
-        log.info("%s %s: no events on this day (%s)%s; nothing to fetch or render",
-                 settings.name, build.date, zone,
+        log.info("no events on this day (%s)%s; nothing to fetch or render",
+                 zone,
                  " matching the smart detection filter" if kept and not chosen
                  and settings.events != EventFilter() else "")
     else:
-        log.info("%s %s: %d events in %d clips, %d to download", settings.name,
-                 build.date, len(chosen), len(entries), missing)
+        log.info("%d events in %d clips, %d to download", len(chosen), len(entries), missing)
     return None
 
 
-def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> TaskFailed | None:
+def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> LoggedFailure | None:
     """Download one clip. A clip the NVR cannot give is marked failed and the day goes
     on; anything else (authentication, a full disk) stops the run."""
     if build.outcome.fatal is not None:
-        return TaskFailed("run stopped")
+        return LoggedFailure("run stopped")
     path = build.layout.clip_path(entry["file_path"])
     key = clip_key(entry)
     clips.clip_index(build).update(key, status=IN_PROGRESS)
