@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tlbuild-bench-batch-"))
     env = {**os.environ, "UPVS_PASSWORD": PASSWORD}
-    nvr = SimulatedNvr({USER: PASSWORD}, clip=ClipSpec(320, 180, 10),
+    nvr = SimulatedNvr({USER: PASSWORD}, clip=ClipSpec(320, 180, 10, pattern="camera"),
                        events_per_day=args.events, clip_cache=work / "cache").start()
     config, out = work / "batch.toml", work / "out"
     write_config(config, nvr.url, out)

@@ -39,7 +39,8 @@ def main() -> None:
     env = {**os.environ, "UPVS_PASSWORD": PASSWORD, "TLBUILD_SIM_CACHE": str(work / "cache")}
     # export_speed=None: the simulated console answers at once, so the figure is
     # tlbuild's own throughput, not the 77x real time of a real console
-    nvr = SimulatedNvr({USER: PASSWORD}, clip=ClipSpec(width, height, args.fps),
+    clip = ClipSpec(width, height, args.fps, pattern="camera")  # one cached clip per length
+    nvr = SimulatedNvr({USER: PASSWORD}, clip=clip,
                        events_per_day=args.events, clip_cache=work / "cache",
                        export_speed=None).start()
     out = work / "out"

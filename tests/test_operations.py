@@ -8,9 +8,9 @@ import json
 import subprocess
 import sys
 
-from tlbuild.cli import main
-
 from conftest import CAMERA, DATE, PASSWORD, REPO, USER, Day, unifi_camera
+
+from tlbuild.cli import main
 
 
 def status(config, *args: str) -> int:

@@ -17,9 +17,9 @@ import termios
 import time
 
 import pytest
-from tlbuild.cli import main
-
 from conftest import DATE, REPO, unifi_camera
+
+from tlbuild.cli import main
 
 pyte = pytest.importorskip("pyte", reason="pyte (the test extra) emulates the terminal")
 

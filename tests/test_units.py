@@ -14,6 +14,7 @@ from tlbuild.errors import UsageError
 from tlbuild.ffmpeg import concat_quote, render_argv
 from tlbuild.files import printable, safe_name
 from tlbuild.http import RetryPolicy
+from tlbuild.overlay import clock_filters, offset_spans
 from tlbuild.render_plan import output_frames, output_size, size_filter
 from tlbuild.sources.axis_client import Archive
 from tlbuild.sources.axis_timelapse2 import day_cut, frame_times
@@ -157,6 +158,8 @@ def test_safe_names_by_bytes():
 
 def test_dates():
     assert parse_date("2024-02-29") == dt.date(2024, 2, 29)
+    assert parse_date("today") - parse_date("yesterday") == dt.timedelta(days=1)
+    assert parse_date("today") in (dt.date.today(), dt.date.today() - dt.timedelta(1))
     for bad in ("2023-02-29", "2024-1-5", "9999-12-31", "1999-12-31"):
         with pytest.raises(UsageError):
             parse_date(bad)
@@ -208,6 +211,37 @@ def test_frames_and_segment_templates_argv():
     assert segment[segment.index("-vf") + 1] == (
         "select='between(n\\,3\\,9)',settb=AVTB,setpts=N/(12*TB),fps=12,format=yuv420p")
     assert segment[segment.index("-fps_mode") + 1] == "passthrough"
+    clocked = argv("archive_segment.j2", archive="a.avi", first=3, last=9, count=7,
+                   fps="12", crf=23, preset="fast", output="s.mp4", real_step="60",
+                   clock="drawtext=text='x'")
+    assert clocked[clocked.index("-vf") + 1] == (
+        "select='between(n\\,3\\,9)',settb=AVTB,setpts=N*60/TB,drawtext=text='x',"
+        "setpts=N/(12*TB),fps=12,format=yuv420p")
+
+
+# --- the time overlay -------------------------------------------------------------
+
+def test_clock_spans_split_where_the_clocks_change():
+    # Europe/Stockholm moved from +01:00 to +02:00 at 01:00 UTC on 2024-03-31
+    first = dt.datetime(2024, 3, 30, 23, 0, tzinfo=dt.timezone.utc)
+    spans = offset_spans(first, 86400, "Europe/Stockholm")
+    assert [offset for _, _, offset in spans] == [3600, 7200]
+    assert spans[0][0] == 0 and spans[-1][1] == 86400
+    assert abs(spans[0][1] - 7200) <= 1  # within the second of the change
+    assert offset_spans(first, 86400, "UTC") == [(0.0, 86400.0, 0.0)]
+
+
+def test_clock_filters_show_local_time_from_the_first_frame():
+    first = dt.datetime(2024, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
+    (one,) = clock_filters(first, 600, "America/New_York", font=None)
+    # drawtext adds the local time of `first` (UTC-5) to each frame's seconds
+    assert f"gmtime\\:{first.timestamp() - 5 * 3600:.3f}" in one
+    assert "enable" not in one and "fontfile" not in one
+    change = dt.datetime(2024, 3, 30, 23, 0, tzinfo=dt.timezone.utc)
+    before, after = clock_filters(change, 86400, "Europe/Stockholm", font="/f.ttf")
+    assert "fontfile=/f.ttf:" in before
+    assert "enable='lt(t\\," in before and "enable='gte(t\\," in after
+    assert "lt(" not in after  # the last span takes every frame after it
 
 
 def test_probe_templates_argv():

@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--scale", help="output size as ffmpeg's scale, written "
                                              "--scale=-2:1080 (-2 keeps the aspect "
                                              "ratio; default: the source's size)")
+            sub.add_argument("--overlay-time", action="store_true", default=None,
+                             help="burn each frame's local date and time into the "
+                                  "video (config: overlay_time = true)")
         _global_options(sub, suppress=True)
     publish = commands.add_parser(
         "publish", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -319,6 +322,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
                "channel", "smart_types", "min_score")}
     if getattr(args, "no_merge", None):
         values["merge"] = False
+    if getattr(args, "overlay_time", None):
+        values["overlay_time"] = True
     if args.tls_insecure:
         values["tls_insecure"] = True
     if args.direct_api:

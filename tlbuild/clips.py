@@ -13,6 +13,7 @@ leaves everything downstream up to date.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -28,9 +29,10 @@ from . import __version__
 from .build import DayBuild
 from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
 from .errors import MediaError
-from .ffmpeg import concat_quote, ffmpeg_version, render_file, speed_text
+from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file, speed_text
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .graph import remove_files, task, verify_output, verify_task
+from .overlay import clock_filters
 from .probe import keyframe_interval, probe
 from .records import ClipEntry, DaySummary
 from .render_plan import (
@@ -141,7 +143,7 @@ def write_day(build: DayBuild, details: Details) -> None:
     settings = build.settings.render
     speed = compute_speed(total, settings.target)
     frames = output_frames(total, speed, settings.fps) if clips else 0
-    plan = plan_render(speed, settings.fps, clips)
+    plan = plan_render(speed, settings.fps, clips, bool(clock(build)))
     failed = [entry for entry in entries if entry.get("status") == FAILED]
     camera = read_json(build.layout.camera_json, {})
     write_json_if_changed(build.layout.day_json, {
@@ -164,6 +166,7 @@ def write_day(build: DayBuild, details: Details) -> None:
         "ffmpeg_version": ffmpeg_version(),
         "render": settings.as_dict(),
         "render_plan": plan.as_dict(),
+        "overlay_time": bool(clock(build)),
         "summary": DaySummary("clips", len(entries), len(clips), len(failed), frames,
                               settings.fps, round(frames / settings.fps, 3),
                               failed[0].get("error") if failed else None).as_dict(),
@@ -268,7 +271,7 @@ def wanted_sidecar(build: DayBuild, entry: dict[str, Any], plan: RenderPlan
     clip = build.layout.clip_path(entry["file_path"]).stat()
     return {"plan": plan.as_dict(), "scale": build.settings.render.scale,
             "clip": [clip.st_size, clip.st_mtime_ns], "ffmpeg": ffmpeg_version(),
-            "format": INTERMEDIATE_FORMAT}
+            "format": INTERMEDIATE_FORMAT, "clock": clock(build)}
 
 
 def write_sidecar(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
@@ -291,7 +294,10 @@ def intermediate_current(build: DayBuild, entry: dict[str, Any], plan: RenderPla
 
 def first_pass(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]]) -> bool:
     """Make the intermediates inside the render when most are missing (a first build):
-    one decode then serves both, where separate steps would decode and encode twice."""
+    one decode then serves both, where separate steps would decode and encode twice.
+    Not with a time overlay: each clip's intermediate shows its own times."""
+    if clock(build):
+        return False
     missing = sum(not intermediate_current(build, c, plan) for c in clips)
     return missing * 2 > len(clips)
 
@@ -306,11 +312,31 @@ def intermediates_digest(build: DayBuild, clips: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
+def clock(build: DayBuild) -> dict[str, Any] | None:
+    """The time overlay's settings (`overlay_time`), or None without one."""
+    settings = build.settings
+    if not getattr(settings, "overlay_time", False):
+        return None
+    return {"font": getattr(settings, "overlay_font", None), "zone": clip_zone(build)}
+
+
+def clip_zone(build: DayBuild) -> str:
+    """The time zone of the clips' wall-clock time: the day's, as the scan found it."""
+    camera = read_json(build.layout.camera_json, {}) or {}
+    return (camera.get("day", {}).get("timezone")
+            or getattr(build.settings, "timezone", None) or "UTC")
+
+
 def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
     filters = [f"select='not(mod(n\\,{plan.step}))'"]
     scale = size_filter(build.settings.render.scale, None)
     if scale:
         filters.append(scale)
+    overlay = clock(build)
+    if overlay:  # the clip's frames are seconds after its start
+        start = dt.datetime.fromtimestamp(entry["start_ms"] / 1000, dt.timezone.utc)
+        filters += clock_filters(start, entry.get("video_secs", 0.0), overlay["zone"],
+                                 overlay["font"] or default_font())
     render_file("intermediate.j2", intermediate_path(build, entry),
                 entry.get("video_secs", 1.0),
                 clip=build.layout.clip_path(entry["file_path"]),
@@ -359,7 +385,8 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
     def task_speed() -> dict[str, Any]:
         """Write day.json: footage measured from the files, and the speed factor."""
         return task(build, "speed", write_day, details, task_dep=["manifest"],
-                    reads={"render": settings.as_dict(), **(details_read or {})},
+                    reads={"render": settings.as_dict(), **(details_read or {}),
+                           "overlay_time": getattr(build.settings, "overlay_time", False)},
                     file_dep=[layout.concat, layout.clip_index],
                     targets=[layout.day_json])
 

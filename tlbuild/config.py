@@ -113,6 +113,11 @@ class AllskySink:
     thumbnail: bool = False
     retries: int = 3
     kind: str = "indi-allsky"
+    address: str | None = None  # where "simulator" really listens (the demo's sink)
+
+    @property
+    def endpoint(self) -> str:
+        return self.address or self.url
 
     def settings(self) -> dict[str, Any]:
         """What decides whether a video must be sent again (never the key itself)."""
@@ -249,6 +254,15 @@ def render_settings(table: Table, defaults: RenderSettings = RenderSettings(),
     ), table.where, own_fps)
 
 
+def overlay_settings(table: Table) -> tuple[bool, str | None]:
+    """`overlay_time` (burn in each frame's local time) and its `overlay_font`."""
+    font = table.get("overlay_font", str)
+    if font and any(char in font for char in ":'\\,;[]"):
+        raise ConfigError(f"{table.where}: overlay_font path must not contain "
+                          ": ' \\ , ; [ ]")
+    return table.get("overlay_time", bool, False), font
+
+
 def positive(value: int, key: str, where: str, low: int = 1, high: int = 64) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{where}: {key} must be between {low} and {high}")
@@ -265,9 +279,10 @@ def sink_names(table: Table, key: str) -> tuple[str, ...]:
 def _allsky_sink(name: str, table: Table, base: Path) -> AllskySink:
     where = table.where
     url = table.get("url", str, required=True).rstrip("/")
-    if not url.startswith(("http://", "https://")):
+    if url != SIMULATOR_HOST and not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: url must start with https:// (or http://) and "
-                          "include /indi-allsky")
+                          f"include /indi-allsky, or be {SIMULATOR_HOST!r} for the "
+                          "built-in simulated server")
     mode = table.get("mode", str, "put")
     if mode not in ("put", "post"):
         raise ConfigError(f"{where}: mode must be 'put' or 'post'")

@@ -14,16 +14,33 @@ from typing import Any
 
 from .config import SIMULATOR_HOST
 
+SINK_SIMULATORS = {"indi-allsky": "tlbuild.sim.allsky"}
+
 
 def start(build: Any) -> None:
-    """Point a camera-day whose device is the demo's at its simulator."""
+    """Point a camera-day whose device is the demo's at its simulator, and its
+    "simulator" sinks at theirs."""
     build.settings = resolve(build.settings, build.password, build.date)
+    build.sinks = [resolve_sink(sink) for sink in build.sinks]
+
+
+def resolve_sink(sink: Any) -> Any:
+    if getattr(sink, "url", None) != SIMULATOR_HOST or sink.kind not in SINK_SIMULATORS:
+        return sink
+    apikey = sink.apikey.load(f"sink {sink.name!r}: API key from {sink.apikey.describe()}")
+    return importlib.import_module(SINK_SIMULATORS[sink.kind]).demo_sink(sink, apikey)
+
+
+def simulated(settings: Any) -> bool:
+    """Is this camera the demo's: its device address is "simulator"?"""
+    return SIMULATOR_HOST in (getattr(settings, "host", None),
+                              getattr(settings, "endpoint_url", None))
 
 
 def resolve(settings: Any, password: Any, date: dt.date) -> Any:
     """The settings of a "simulator" camera pointed at its simulator, started now;
     any other camera's settings as they are."""
-    if getattr(settings, "host", None) != SIMULATOR_HOST:
+    if not simulated(settings):
         return settings
     from .sources import SOURCES
     module = importlib.import_module(SOURCES[settings.source].simulator)

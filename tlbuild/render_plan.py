@@ -38,18 +38,24 @@ class RenderPlan:
         return cls(**data) if data else cls(DIRECT)
 
 
-def plan_render(speed: float, out_fps: float, clips: list[dict[str, Any]]) -> RenderPlan:
-    """The cheapest plan that gives the same output as the spec's command."""
-    if not clips or speed <= 1:
+def plan_render(speed: float, out_fps: float, clips: list[dict[str, Any]],
+                overlay: bool = False) -> RenderPlan:
+    """The cheapest plan that gives the same output as the spec's command. `overlay`:
+    each clip's frames get its time burned in, so every plan makes intermediates of
+    decoded frames (their clip is known there; keyframes copied cannot be drawn on)."""
+    if not clips:
         return RenderPlan(DIRECT)
-    footage_per_frame = speed / out_fps  # seconds of footage behind one output frame
+    footage_per_frame = max(speed, 1) / out_fps  # seconds of footage per output frame
     gops = [c.get("keyframe_secs") for c in clips]
-    if all(gops) and footage_per_frame >= max(gops):
+    if all(gops) and footage_per_frame >= max(gops) and speed > 1 and not overlay:
         return RenderPlan(KEYFRAME)
     source_fps = max((c.get("fps") or 0) for c in clips) or out_fps
     frames_per_output = footage_per_frame * source_fps
     step = 2 ** math.floor(math.log2(frames_per_output)) if frames_per_output >= 1 else 1
-    return RenderPlan(INTERMEDIATE, step) if step >= MIN_STEP else RenderPlan(DIRECT)
+    if overlay:
+        return RenderPlan(INTERMEDIATE, step)
+    return RenderPlan(INTERMEDIATE, step) if step >= MIN_STEP and speed > 1 \
+        else RenderPlan(DIRECT)
 
 
 def output_frames(footage_secs: float, speed: float, fps: float) -> int:

@@ -48,7 +48,7 @@ class SyncApiError(RemoteError):
 class SyncApiClient(HttpClient):
     def __init__(self, sink: AllskySink, apikey: Secret):
         # a big video may take the server a while to store before it answers
-        super().__init__(sink.url, tls_insecure=sink.tls_insecure, retries=sink.retries,
+        super().__init__(sink.endpoint, tls_insecure=sink.tls_insecure, retries=sink.retries,
                          read_timeout=600)
         self.sink = sink
         self.apikey = apikey

@@ -9,15 +9,17 @@ accepted time buckets (now, -1, +1, -2, -3, -4 of 300 s), multipart forms with
 
 from __future__ import annotations
 
+import argparse
 import email.parser
 import email.policy
 import hashlib
 import hmac
 import json
 import math
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,9 +144,10 @@ def parse_form(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
 
 
 class SimulatedAllsky(SimulatedServer):
-    def __init__(self, users: dict[str, str], tls: bool = False, **state: Any):
+    def __init__(self, users: dict[str, str], tls: bool = False, port: int = 0,
+                 **state: Any):
         self.state = AllskyState(users=users, **state)
-        self.server = LoopbackServer(make_handler(self.state), tls=tls)
+        self.server = LoopbackServer(make_handler(self.state), tls=tls, port=port)
 
     @property
     def url(self) -> str:
@@ -154,3 +157,45 @@ class SimulatedAllsky(SimulatedServer):
     def videos(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return [a for k, a in self.state.assets.items() if k[0] == "video"]
+
+
+_demo: SimulatedAllsky | None = None
+_demo_lock = threading.Lock()
+
+
+def demo_sink(sink: Any, apikey: Any) -> Any:
+    """The demo's sink (url = "simulator"): this server, started once in this process
+    on 127.0.0.1 and taking the sink's user and key; returns the sink pointed at it."""
+    global _demo
+    with _demo_lock:
+        if _demo is None:
+            _demo = SimulatedAllsky({sink.username: apikey.reveal()}).start()
+    return replace(sink, address=_demo.url, tls_insecure=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose")
+    parser.add_argument("--username", default="demo")
+    parser.add_argument("--apikey-env", default="SIM_APIKEY",
+                        help="environment variable holding the API key to accept")
+    args = parser.parse_args()
+    apikey = os.environ.get(args.apikey_env)
+    if not apikey:
+        parser.error(f"set {args.apikey_env} to the API key the server accepts")
+    server = SimulatedAllsky({args.username: apikey}, port=args.port).start()
+    print(f"simulated indi-allsky SyncAPI at {server.url}\n"
+          "point tlbuild at it with a sink in the config, and name it in a camera's "
+          "`publish` list:\n"
+          f'  [publish.allsky-sim]\n  kind = "indi-allsky"\n  url = "{server.url}"\n'
+          f'  username = "{args.username}"\n  apikey_env = "{args.apikey_env}"\n'
+          "Ctrl-C stops it", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+        print(f"received {len(server.videos())} video(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ and faults on demand: 5xx, 401, dropped connections and slow answers. Requests t
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import json
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ..ffmpeg import ffmpeg_exe
+from .scene import SKY, scene_filters
 from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
 REALM = "AXIS_ACCC8E000001"
@@ -83,7 +85,8 @@ class AxisState:
         return "mp4" if self.app == "timelapse3" else "avi"
 
     def media(self, spec: ArchiveSpec) -> Path:
-        return make_archive(spec, self.container, self.cache)
+        return make_archive(spec, self.container, self.cache, self.timezone,
+                            uneven=self.app == "timelapseme")
 
     def take_fault(self, endpoint: str) -> Fault | None:
         return take_fault(self.faults, self.lock, endpoint)
@@ -96,18 +99,30 @@ class AxisState:
                        and (status is None or code == status))
 
 
-def make_archive(spec: ArchiveSpec, container: str, cache: Path) -> Path:
+def make_archive(spec: ArchiveSpec, container: str, cache: Path, zone: str = "UTC",
+                 uneven: bool = False) -> Path:
+    """The archive's frames: the scene at each frame's capture time, its clock burned
+    in. Timelapse2/3 capture on a steady timer; `uneven`: at TimelapseMe's uneven
+    times (ArchiveSpec.frame_times)."""
     cache.mkdir(parents=True, exist_ok=True)
-    key = f"axis_{spec.width}x{spec.height}_{spec.fps}_{spec.frames}.{container}"
+    key = (f"axis_{spec.width}x{spec.height}_{spec.fps}_{spec.frames}_{spec.first_ms()}_"
+           f"{spec.last_ms()}_{zone.replace('/', '-')}_{int(uneven)}.{container}")
     path = cache / key
     if not path.exists():
         fd, tmp = tempfile.mkstemp(dir=cache, suffix="." + container)
         os.close(fd)
         codec = ["-c:v", "mjpeg", "-q:v", "5", "-f", "avi"] if container == "avi" else \
             ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mp4"]
+        step = (spec.last - spec.first).total_seconds() / max(spec.frames - 1, 1)
+        real = f"N*{step:.6f}"
+        if uneven:  # as frame_times: every third inner frame 0.3 of a step late
+            real += f"+{0.3 * step:.6f}*eq(mod(N\\,3)\\,1)*gt(N\\,0)*lt(N\\,{spec.frames - 1})"
+        chain = scene_filters(spec.width, spec.height, spec.fps, spec.first, zone,
+                              real_secs=real, span_secs=step * spec.frames)
         subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                        f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}",
-                        "-frames:v", str(spec.frames), *codec, "-y", tmp], check=True)
+                        f"color=c={SKY}:s={spec.width}x{spec.height}:r={spec.fps}",
+                        "-vf", chain, "-frames:v", str(spec.frames), *codec, "-y", tmp],
+                       check=True)
         os.replace(tmp, path)
     return path
 
@@ -310,7 +325,8 @@ def demo(settings: Any, password: Any, date: dt.date) -> Any:
     global _demo
     with _demo_lock:
         if _demo is None:
-            day = dt.datetime.combine(date, dt.time(), tzinfo=dt.timezone.utc)
+            from zoneinfo import ZoneInfo
+            day = dt.datetime.combine(date, dt.time(), tzinfo=ZoneInfo(settings.timezone))
             archives = [
                 ArchiveSpec(f"Site_{date:%Y_%m_%d}_0000.mp4", "1", day + dt.timedelta(
                     minutes=5), day + dt.timedelta(hours=23, minutes=55), 96, 10, 320, 180),
@@ -319,6 +335,49 @@ def demo(settings: Any, password: Any, date: dt.date) -> Any:
             _demo = SimulatedAxis("timelapse3", {settings.username: password.reveal()},
                                   archives,
                                   profiles=[{"id": "1", "name": "Site", "fps": 10},
-                                            {"id": "2", "name": "Site weekly", "fps": 10}])
+                                            {"id": "2", "name": "Site weekly", "fps": 10}],
+                                  timezone=settings.timezone)
             _demo.start()
     return replace(settings, host=_demo.host, scheme="http")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app", choices=("timelapse2", "timelapse3", "timelapseme"),
+                        default="timelapse3")
+    parser.add_argument("--date", action="append", type=dt.date.fromisoformat,
+                        help="a local day with a daily archive (repeatable; default today)")
+    parser.add_argument("--timezone", default="Europe/Stockholm")
+    parser.add_argument("--username", default="root")
+    parser.add_argument("--password-env", default="SIM_PASSWORD",
+                        help="environment variable holding the password to accept")
+    args = parser.parse_args()
+    password = os.environ.get(args.password_env)
+    if not password:
+        parser.error(f"set {args.password_env} to the password the simulator accepts")
+    from zoneinfo import ZoneInfo
+    archives = []
+    for date in args.date or [dt.date.today()]:
+        day = dt.datetime.combine(date, dt.time(), tzinfo=ZoneInfo(args.timezone))
+        extension = "mp4" if args.app == "timelapse3" else "avi"
+        archives.append(ArchiveSpec(f"Site_{date:%Y_%m_%d}_0000.{extension}", "1",
+                                    day + dt.timedelta(minutes=5),
+                                    day + dt.timedelta(hours=23, minutes=55), 96, 10,
+                                    320, 180))
+    camera = SimulatedAxis(args.app, {args.username: password}, archives,
+                           profiles=[{"id": "1", "name": "Site", "fps": 10}],
+                           timezone=args.timezone).start()
+    print(f"simulated Axis camera with {args.app} at http://{camera.host}\n"
+          "point tlbuild at it with a camera in the config:\n"
+          f'  [cameras.axis-sim]\n  source = "axis-timelapse2"\n  host = "{camera.host}"\n'
+          f'  scheme = "http"\n  username = "{args.username}"\n'
+          f'  password_env = "{args.password_env}"\n  timezone = "{args.timezone}"\n'
+          "Ctrl-C stops it", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        camera.stop()
+
+
+if __name__ == "__main__":
+    main()

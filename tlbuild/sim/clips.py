@@ -1,7 +1,9 @@
-"""Real H.264 MP4 clips with moving content, made with ffmpeg and cached on disk."""
+"""Real H.264 MP4 clips, made with ffmpeg and cached on disk: by default the camera's
+scene at the clip's time of day with its clock burned in (sim/scene.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import tempfile
@@ -10,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..ffmpeg import ffmpeg_exe
+from .scene import SKY, scene_filters
 
+EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)  # a scene's time when none is given
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -21,15 +25,22 @@ class ClipSpec:
     height: int = 90
     fps: int = 5
     keyframe_secs: int = 2
-    pattern: str = "testsrc"  # or "camera": a still scene, sensor noise, one mover
+    # "scene": what the camera films at the clip's time, with its clock (needs the
+    # clip's start); "camera": a still scene, sensor noise, one mover; "testsrc"
+    pattern: str = "scene"
     preset: str = "ultrafast"  # "veryfast" and up use CABAC, as cameras' streams do
 
-    def key(self, seconds: int) -> str:
-        return (f"{self.pattern}_{self.width}x{self.height}_{self.fps}fps_"
-                f"g{self.keyframe_secs}_{self.preset}_{seconds}s")
+    def key(self, seconds: int, start: dt.datetime | None = None, zone: str = "UTC") -> str:
+        key = (f"{self.pattern}_{self.width}x{self.height}_{self.fps}fps_"
+               f"g{self.keyframe_secs}_{self.preset}_{seconds}s")
+        if self.pattern == "scene":
+            key += f"_{int((start or EPOCH).timestamp() * 1000)}_{zone.replace('/', '-')}"
+        return key
 
     def source(self) -> str:
         size = f"{self.width}x{self.height}"
+        if self.pattern == "scene":
+            return f"color=c={SKY}:s={size}:r={self.fps}"
         if self.pattern == "camera":
             return (f"color=c=0x5a6470:s={size}:r={self.fps},"
                     f"drawgrid=w=iw/8:h=ih/6:t=2:c=0x3a4048,noise=alls=10:allf=t+u,"
@@ -43,11 +54,16 @@ def default_cache() -> Path:
                 or Path(tempfile.gettempdir()) / "tlbuild-sim-cache")
 
 
-def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None) -> Path:
-    """An MP4 of `seconds` of the testsrc2 pattern (moving), made once and reused."""
+def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None,
+              start: dt.datetime | None = None, zone: str = "UTC") -> Path:
+    """An MP4 of `seconds` of the spec's pattern from `start` (a scene's time of day
+    and clock, in the camera's time `zone`), made once and reused."""
     cache = cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{spec.key(seconds)}.mp4"
+    path = cache / f"{spec.key(seconds, start, zone)}.mp4"
+    scene = ["-vf", scene_filters(spec.width, spec.height, spec.fps, start or EPOCH, zone,
+                                  span_secs=seconds, mover=True)] \
+        if spec.pattern == "scene" else []
     with _locks_guard:
         lock = _locks.setdefault(path, threading.Lock())
     with lock:
@@ -57,7 +73,8 @@ def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None) -> Path:
             try:
                 subprocess.run(
                     [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-f",
-                     "lavfi", "-i", spec.source(), "-t", str(seconds), "-c:v", "libx264",
+                     "lavfi", "-i", spec.source(), *scene, "-t", str(seconds), "-c:v",
+                     "libx264",
                      "-preset", spec.preset, "-g", str(spec.fps * spec.keyframe_secs),
                      "-pix_fmt", "yuv420p", "-y", tmp], check=True)
                 os.replace(tmp, path)

@@ -362,7 +362,9 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             spec = state.clip
             if camera.retention.start is not None and start < camera.retention.start:
                 spec = replace(spec, width=LOW_QUALITY[0], height=LOW_QUALITY[1])
-            body = make_clip(spec, seconds, state.clip_cache).read_bytes()
+            when = dt.datetime.fromtimestamp(start / 1000, dt.timezone.utc)
+            body = make_clip(spec, seconds, state.clip_cache, when,
+                             state.timezone).read_bytes()
             self._record("export", 200)
             self.send_response(200)
             self.send_header("Content-Type", "video/mp4")
@@ -443,7 +445,16 @@ def main() -> None:
         parser.error(f"set {args.password_env} to the password the simulator accepts")
     nvr = SimulatedNvr({args.username: password}, tls=args.tls, port=args.port,
                        events_per_day=args.events_per_day).start()
-    print(f"simulated UniFi Protect at {nvr.url} (Ctrl-C stops)", flush=True)
+    camera = nvr.state.cameras[0].name
+    print(f"simulated UniFi Protect at {nvr.url}\n"
+          "point tlbuild at it with a camera in the config:\n"
+          f'  [cameras.unifi-sim]\n  source = "unifi"\n  host = "{nvr.url}"\n'
+          f'  username = "{args.username}"\n  password_env = "{args.password_env}"\n'
+          f'  camera = "{camera}"\n'
+          + ("  tls_insecure = true   # its certificate is self-signed\n" if args.tls else "")
+          + "or directly: tlbuild --host " + nvr.url + f" --username {args.username} "
+          f'--camera "{camera}" run --date YYYY-MM-DD  (password in UPVS_PASSWORD)\n'
+          "Ctrl-C stops it", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

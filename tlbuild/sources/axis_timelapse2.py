@@ -15,6 +15,7 @@ times); TimelapseMe's `frames` route gives the real ones.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from ..config import (
     RenderSettings,
     SecretSource,
     Table,
+    overlay_settings,
     positive,
     render_settings,
     secret_source,
@@ -38,10 +40,11 @@ from ..config import (
 )
 from ..days import day_window
 from ..errors import MediaError, UsageError
-from ..ffmpeg import concat_quote, ffmpeg_version, render_file
+from ..ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from ..graph import clean_day, task, verify_output, verify_task
 from ..http import Unavailable
+from ..overlay import clock_filters
 from ..records import ArchiveEntry, DaySummary
 from .axis_client import Archive, AxisClient
 
@@ -69,6 +72,8 @@ class AxisCamera:
     workers: int = 2
     timeout: float = 60.0
     tls_insecure: bool = False
+    overlay_time: bool = False
+    overlay_font: str | None = None
     publish: tuple[str, ...] = ()
     source: str = "axis-timelapse2"
     OWN_FPS: ClassVar[bool] = True  # fps = 0 keeps the archive's own
@@ -94,6 +99,7 @@ def parse(name: str, table: Table, base: Path) -> AxisCamera:
     if rate is not None and rate <= 0:
         raise ConfigError(f"{where}: rate_limit_mbps must be positive")
     profile = table.get("profile", (str, int))
+    overlay_time, overlay_font = overlay_settings(table)
     camera = AxisCamera(
         name=name, host=host, username=table.get("username", str, required=True),
         password=secret_source(table, base, "password"), scheme=scheme,
@@ -105,6 +111,7 @@ def parse(name: str, table: Table, base: Path) -> AxisCamera:
         workers=positive(table.get("workers", int, 2), "workers", where, high=8),
         timeout=float(table.get("timeout", (int, float), 60.0)),
         tls_insecure=table.get("tls_insecure", bool, False),
+        overlay_time=overlay_time, overlay_font=overlay_font,
         publish=sink_names(table, "publish"))
     table.get("source", str)
     table.reject_unknown()
@@ -179,10 +186,11 @@ def scan(build: DayBuild) -> None:
     for archive in sorted(archives, key=lambda a: (a.first_ms, a.filename)):
         item = archive.as_dict()
         if archive.first_ms < end and archive.last_ms >= start and archive.frames:
-            cut = day_cut(frame_times(archive, real_times.get(archive.profile_id, [])),
-                          start, end)
+            times = frame_times(archive, real_times.get(archive.profile_id, []))
+            cut = day_cut(times, start, end)
             if cut:
                 item["cut"] = list(cut)
+                item["cut_ms"] = [times[cut[0]], times[cut[1]]]  # for a time overlay
                 day.append(item)
         listing.append(item)
     profile = choose_profile(day, settings.profile, client.profiles())
@@ -225,11 +233,30 @@ def fetch(build: DayBuild, item: dict[str, Any]) -> None:
 def segment(build: DayBuild, item: dict[str, Any], fps: float) -> dict[str, Any]:
     first, last = item["cut"]
     path = segment_path(build, item)
+    clock, real_step = time_overlay(build.settings, item)
     render_file("archive_segment.j2", path, (last - first + 1) / fps,
                 archive=build.layout.archive_dir / item["local_name"], first=first,
                 last=last, count=last - first + 1, fps=f"{fps:g}",
-                crf=build.settings.render.crf, preset=build.settings.render.preset)
+                crf=build.settings.render.crf, preset=build.settings.render.preset,
+                clock=clock, real_step=f"{real_step:.6f}")
     return {"made": file_stamp(path)}
+
+
+def time_overlay(settings: AxisCamera, item: dict[str, Any]) -> tuple[str | None, float]:
+    """The drawtext filters of `overlay_time` for an archive's cut, and the seconds
+    between its frames: their capture times spread evenly from the cut's first to
+    its last (exact for Timelapse2/3, which capture on a timer; TimelapseMe's
+    uneven times are kept at both ends)."""
+    if not settings.overlay_time:
+        return None, 0.0
+    first, last = item["cut"]
+    first_ms, last_ms = item.get("cut_ms") or [
+        frame_times(Archive.from_dict(item), [])[index] for index in (first, last)]
+    step = (last_ms - first_ms) / 1000 / max(last - first, 1)
+    start = dt.datetime.fromtimestamp(first_ms / 1000, dt.timezone.utc)
+    filters = clock_filters(start, (last_ms - first_ms) / 1000 + step, settings.timezone,
+                            settings.overlay_font or default_font())
+    return ",".join(filters), step
 
 
 def made_intact(path: Path) -> Any:
@@ -333,6 +360,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             # doit does not link a file dep to the delayed task that makes it: say so
             yield task(build, "segment", segment, item, fps, subtask=path.stem,
                        reads={"cut": item["cut"], "fps": fps, "crf": settings.render.crf,
+                              "overlay": [settings.overlay_time, settings.overlay_font],
                               "preset": settings.render.preset},
                        task_dep=[f"fetch:{archive.stem}"], file_dep=[archive],
                        targets=[path], uptodate=[made_intact(path)])

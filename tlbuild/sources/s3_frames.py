@@ -33,9 +33,11 @@ from doit import create_after
 from .. import frames
 from ..build import DayBuild
 from ..config import (
+    SIMULATOR_HOST,
     ConfigError,
     RenderSettings,
     Table,
+    overlay_settings,
     positive,
     render_settings,
     sink_names,
@@ -87,11 +89,11 @@ def parse(name: str, table: Table, base: Path) -> S3FramesCamera:
             raise ConfigError(f"{where}: '{secret}' does not belong in the config: give "
                               "AWS credentials the boto3 way (environment, profile, role)")
     endpoint = table.get("endpoint_url", str)
-    if endpoint and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: endpoint_url must start with https:// or http://")
-    font = table.get("overlay_font", str)
-    if font and any(char in font for char in ":'\\,;[]"):
-        raise ConfigError(f"{where}: overlay_font path must not contain : ' \\ , ; [ ]")
+    if endpoint and endpoint != SIMULATOR_HOST \
+            and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: endpoint_url must start with https:// or http://, "
+                          f"or be {SIMULATOR_HOST!r} for the built-in simulated store")
+    overlay_time, overlay_font = overlay_settings(table)
     camera = S3FramesCamera(
         name=name,
         bucket=table.get("bucket", str, required=True),
@@ -103,8 +105,8 @@ def parse(name: str, table: Table, base: Path) -> S3FramesCamera:
         workers=positive(table.get("workers", int, 8), "workers", where),
         retries=positive(table.get("retries", int, 3), "retries", where, high=20),
         timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
-        overlay_time=table.get("overlay_time", bool, False),
-        overlay_font=font,
+        overlay_time=overlay_time,
+        overlay_font=overlay_font,
         tls_insecure=table.get("tls_insecure", bool, False),
         publish=sink_names(table, "publish"),
     )

@@ -23,6 +23,7 @@ from ..config import (
     RenderSettings,
     SecretSource,
     Table,
+    overlay_settings,
     positive,
     render_settings,
     secret_source,
@@ -82,6 +83,8 @@ class UnifiCamera:
     merge: bool = True
     timezone: str | None = None
     channel: int = 0              # export stream: 0 high, 1 medium, 2 low
+    overlay_time: bool = False    # cameras burn in their own clock; this adds tlbuild's
+    overlay_font: str | None = None
     publish: tuple[str, ...] = ()
     source: str = "unifi"
 
@@ -122,6 +125,7 @@ def validate_event_filter(smart_types: Any, min_score: Any, where: str) -> Event
 
 def parse(name: str, table: Table, base: Path) -> UnifiCamera:
     where = table.where
+    overlay_time, overlay_font = overlay_settings(table)
     camera = UnifiCamera(
         name=name,
         host=validate_host(table.get("host", str, required=True), where),
@@ -138,6 +142,7 @@ def parse(name: str, table: Table, base: Path) -> UnifiCamera:
         merge=table.get("merge", bool, True),
         timezone=validate_timezone(table.get("timezone", str), where),
         channel=validate_channel(table.get("channel", int, 0), where),
+        overlay_time=overlay_time, overlay_font=overlay_font,
         publish=sink_names(table, "publish"),
     )
     table.get("source", str)
