@@ -10,15 +10,20 @@ from .errors import UsageError
 from .files import printable
 
 FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+RELATIVE_DAYS = {"today": 0, "yesterday": 1}
 
 
 def parse_date(text: str | None) -> dt.date:
-    """A calendar date written YYYY-MM-DD, in the supported range; impossible dates
-    are usage errors."""
+    """A calendar date written YYYY-MM-DD, or `today`/`yesterday` (this machine's
+    local date: what cron and systemd timers need), in the supported range;
+    impossible dates are usage errors."""
     if not text:
         raise UsageError("a date is required: date=YYYY-MM-DD")
+    if text in RELATIVE_DAYS:
+        return dt.date.today() - dt.timedelta(days=RELATIVE_DAYS[text])
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise UsageError(f"invalid date {printable(text)!r}: expected YYYY-MM-DD")
+        raise UsageError(f"invalid date {printable(text)!r}: expected YYYY-MM-DD, today or "
+                         "yesterday")
     try:
         date = dt.date.fromisoformat(text)
     except ValueError:
