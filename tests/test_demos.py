@@ -102,6 +102,19 @@ def test_the_s3_demo_of_the_shipped_config_shows_the_day_passing(tmp_path):
     assert brightness[1] > brightness[0] + 40
 
 
+def test_without_the_demo_extra_the_s3_demo_says_what_to_install(tmp_path, monkeypatch,
+                                                                 capsys):
+    monkeypatch.setitem(sys.modules, "moto.server", None)  # as if moto were absent
+    assert main(["--config", str(SHIPPED), "--camera", "s3-demo", "--out", str(tmp_path),
+                 "run", "--date", DATE]) == 2
+    assert "pip install -e '.[demo]'" in capsys.readouterr().err
+    # doctor: a demo that needs an extra is skipped, not a problem of the setup
+    assert main(["doctor", "--config", str(SHIPPED), "--camera", "s3-demo", "--out",
+                 str(tmp_path)]) == 0
+    assert "skip  camera s3-demo: the simulated S3 store needs moto" in \
+        capsys.readouterr().out
+
+
 def test_the_demo_publishes_to_its_simulated_allsky_server_once(tmp_path):
     run = ["--config", str(SHIPPED), "--camera", "demo", "--out", str(tmp_path), "run",
            "--date", DATE]

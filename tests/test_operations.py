@@ -101,6 +101,13 @@ def test_doctor_finds_what_is_wrong_and_never_prints_a_secret(nvr, write_config,
     assert main(["doctor", "--config", str(config)]) == 1
     assert "UPVS_PASSWORD is not set" in capfd.readouterr().out
     assert nvr.count("login") == 2  # one login per console and check run
+    monkeypatch.setenv("UPVS_PASSWORD", PASSWORD)
+    config = write_config({"yard": unifi_camera(nvr), "gate": unifi_camera(nvr, "Gate")})
+    assert main(["doctor", "--config", str(config)]) == 1  # Gate is not on the console
+    assert "FAIL  camera gate" in capfd.readouterr().out
+    assert main(["doctor", "--config", str(config), "--camera", "yard"]) == 0
+    out = capfd.readouterr().out
+    assert "ok    camera yard" in out and "gate" not in out
 
 
 def test_cameras_of_a_console_and_of_the_config(nvr, write_config, capsys):

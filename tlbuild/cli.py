@@ -215,8 +215,10 @@ def _doctor_commands(commands: Any) -> None:
         description="Check everything a build needs, one line per check: the config, "
                     "ffmpeg (version, libx264), free disk under `out`, every camera "
                     "(reachable, credentials, what it resolves to; one login per "
-                    "console) and every sink. Exit 1 when any check fails. No secret "
-                    "is printed.")
+                    "console) and every sink; with --camera, only those cameras "
+                    "(comma-separated, or all) and the sinks they publish to. Exit 1 "
+                    "when any check fails; a demo camera whose optional extra is not "
+                    "installed is skipped. No secret is printed.")
     cameras = commands.add_parser(
         "cameras", help="the cameras a console has (--host), or the config's cameras",
         description="With --host (or UPVS_HOST): every camera of that UniFi console "
@@ -228,7 +230,8 @@ def _doctor_commands(commands: Any) -> None:
 
 def run_doctor(args: argparse.Namespace) -> int:
     from .doctor import doctor
-    return doctor(args.config, args.out, bool(args.quiet))
+    return doctor(args.config, args.out, bool(args.quiet),
+                  [args.camera] if args.camera else None)
 
 
 def run_cameras(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import demo
 from .config import Config, load_config
-from .errors import TlbuildError
+from .errors import ExtraMissing, TlbuildError
 from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
 
 MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
@@ -25,9 +25,14 @@ class Checks:
         self.failed, self.quiet = 0, quiet
 
     def run(self, what: str, check: Callable[[], str]) -> bool:
-        """One check: its line, and whether it passed (an error is its message)."""
+        """One check: its line, and whether it passed (an error is its message; a
+        demo that needs an optional extra is skipped, not a problem of the setup)."""
         try:
             detail = check()
+        except ExtraMissing as error:
+            if not self.quiet:
+                print(f"skip  {what}: {error}", flush=True)
+            return True
         except TlbuildError as error:
             self.failed += 1
             print(f"FAIL  {what}: {error}", flush=True)
@@ -70,7 +75,10 @@ def free_space(out: Path) -> str:
     return f"{out}: {free / 1e9:.1f} GB free"
 
 
-def doctor(config_path: Path | None, out: Path | None, quiet: bool = False) -> int:
+def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
+           names: list[str] | None = None) -> int:
+    """Every check, for the cameras `names` (default: all) and the sinks they use."""
+    from .batch import parse_cameras
     checks = Checks(quiet)
     config: Config | None = None
 
@@ -83,15 +91,19 @@ def doctor(config_path: Path | None, out: Path | None, quiet: bool = False) -> i
     if not checks.run("config", read_config) or config is None:
         return 1
     checks.run("ffmpeg", lambda: f"{ffmpeg_exe()} ({check_ffmpeg()}, libx264)")
-    if any(getattr(c, "overlay_time", False) for c in config.cameras.values()):
+    wanted = sorted(parse_cameras(names or ["all"], config))
+    cameras = [config.cameras[name] for name in wanted]
+    if any(getattr(camera, "overlay_time", False) for camera in cameras):
         checks.run("ffmpeg drawtext (overlay_time)",
                    lambda: require_filter("drawtext", "overlay_time") or "available")
     checks.run("disk", lambda: free_space(out or config.out))
     shared: dict[str, Any] = {}
-    for name in sorted(config.cameras):
+    for name in wanted:
         checks.run(f"camera {name}", lambda name=name: camera_line(config, name, shared))
-    for name, sink in sorted(config.sinks.items()):
-        checks.run(f"sink {name}", lambda sink=sink: sink_line(sink))
+    used = {sink for camera in cameras for sink in camera.publish} if names else \
+        set(config.sinks)
+    for name in sorted(used):
+        checks.run(f"sink {name}", lambda sink=config.sinks[name]: sink_line(sink))
     if not quiet:
         print(f"{'all checks passed' if not checks.failed else f'{checks.failed} problem(s)'}")
     return 1 if checks.failed else 0

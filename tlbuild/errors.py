@@ -15,6 +15,10 @@ class ConfigError(UsageError):
     pass
 
 
+class ExtraMissing(UsageError):
+    """An optional part (a pip extra) that this use needs is not installed."""
+
+
 class AuthError(TlbuildError):
     exit_code = 3
 

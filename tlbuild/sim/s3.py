@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import UsageError
+from ..errors import ExtraMissing
 from ..ffmpeg import ffmpeg_exe
 from .scene import SKY, scene_filters
 
@@ -37,7 +37,7 @@ class SimulatedS3:
         try:
             from moto.server import ThreadedMotoServer
         except ImportError:
-            raise UsageError("the simulated S3 store needs moto: install tlbuild with "
+            raise ExtraMissing("the simulated S3 store needs moto: install tlbuild with "
                              "its demo extra (pip install -e '.[demo]')") from None
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
