@@ -16,27 +16,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from conftest import DATE, REPO, Day, unifi_camera
+from conftest import DATE, REPO, Day, frame_times, unifi_camera
 
 from tlbuild.cli import main
 from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.probe import probe
 from tlbuild.sim.axis import ArchiveSpec, SimulatedAxis
 from tlbuild.sim.clips import ClipSpec
-from tlbuild.sim.scene import read_strip
 
 UTC = dt.timezone.utc
 SHIPPED = REPO / "config" / "tlbuild.toml"
-
-
-def frame_times(video: Path) -> list[dt.datetime]:
-    """The time each frame of `video` carries in its strip."""
-    info = probe(video)
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(video), "-f", "rawvideo",
-                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
-    size = info.width * info.height
-    return [read_strip(raw[start:start + size], info.width, info.height)
-            for start in range(0, len(raw), size)]
 
 
 def test_clips_and_their_timelapse_show_the_time_they_were_filmed(make_nvr,
@@ -102,17 +91,22 @@ def test_the_s3_demo_of_the_shipped_config_shows_the_day_passing(tmp_path):
     assert brightness[1] > brightness[0] + 40
 
 
-def test_without_the_demo_extra_the_s3_demo_says_what_to_install(tmp_path, monkeypatch,
-                                                                 capsys):
-    monkeypatch.setitem(sys.modules, "moto.server", None)  # as if moto were absent
-    assert main(["--config", str(SHIPPED), "--camera", "s3-demo", "--out", str(tmp_path),
-                 "run", "--date", DATE]) == 2
-    assert "pip install -e '.[demo]'" in capsys.readouterr().err
+def test_without_the_demo_extra_the_s3_demo_says_what_to_install(tmp_path):
+    def tlbuild_without_moto(*args: str) -> subprocess.CompletedProcess:
+        # a fresh process: this one may have started the simulated store already
+        code = ("import sys; sys.modules['moto.server'] = None; "
+                "from tlbuild.cli import main; raise SystemExit(main(sys.argv[1:]))")
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=120)
+
+    run = tlbuild_without_moto("--config", str(SHIPPED), "--camera", "s3-demo", "--out",
+                               str(tmp_path), "run", "--date", DATE)
+    assert run.returncode == 2 and "pip install -e '.[demo]'" in run.stderr
     # doctor: a demo that needs an extra is skipped, not a problem of the setup
-    assert main(["doctor", "--config", str(SHIPPED), "--camera", "s3-demo", "--out",
-                 str(tmp_path)]) == 0
-    assert "skip  camera s3-demo: the simulated S3 store needs moto" in \
-        capsys.readouterr().out
+    doctor = tlbuild_without_moto("doctor", "--config", str(SHIPPED), "--camera",
+                                  "s3-demo", "--out", str(tmp_path))
+    assert doctor.returncode == 0
+    assert "skip  camera s3-demo: the simulated S3 store needs moto" in doctor.stdout
 
 
 def test_the_demo_publishes_to_its_simulated_allsky_server_once(tmp_path):

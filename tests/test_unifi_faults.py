@@ -106,7 +106,7 @@ def test_ambiguous_camera_name(make_nvr, tlbuild, capsys):
     assert tlbuild(command="scan", camera="bbbbbbbbbbbbbbbbbbbbbbbb", target_nvr=twins) == 0
 
 
-@pytest.mark.parametrize("date", ["2024-02-30", "2024-1-5", "yesterday"])
+@pytest.mark.parametrize("date", ["2024-02-30", "2024-1-5", "tomorrow"])
 def test_impossible_date_is_a_usage_error_before_any_request(nvr, tlbuild, date, capsys):
     assert tlbuild(date=date) == 2
     assert "invalid date" in capsys.readouterr().err
