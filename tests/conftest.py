@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -13,8 +14,10 @@ import pytest
 import tomli_w
 
 from tlbuild.cli import main
-from tlbuild.ffmpeg import forget_ffmpeg
+from tlbuild.ffmpeg import ffmpeg_exe, forget_ffmpeg
+from tlbuild.probe import probe
 from tlbuild.sim.clips import ClipSpec
+from tlbuild.sim.scene import read_strip
 from tlbuild.sim.unifi import SimulatedNvr
 
 PASSWORD = "Xq7-unique-pa55word-4242"
@@ -184,3 +187,13 @@ def aws_env(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+
+
+def frame_times(video: Path) -> list[dt.datetime]:
+    """The time each frame of `video` carries in its strip."""
+    info = probe(video)
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(video), "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    size = info.width * info.height
+    return [read_strip(raw[start:start + size], info.width, info.height)
+            for start in range(0, len(raw), size)]

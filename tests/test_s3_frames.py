@@ -235,6 +235,27 @@ def test_a_damaged_frame_is_fetched_again(write_config, moto_url, bucket, jpegs,
     assert probe(day_root(tmp_path) / "timelapse" / f"site_{DATE}_timelapse.mp4").frames == 4
 
 
+def test_hours_weekdays_and_deflicker_choose_from_s3_frames(write_config, moto_url, bucket,
+                                                           jpegs, tmp_path):
+    for n in range(12):  # 08:00 to 08:55 UTC
+        bucket.frame(utc(8, n * 5), jpegs["160x90"][n % 6], old=n % 2 == 0)
+    cfg = config_for(write_config, moto_url, bucket, hours="08:00-08:30",
+                     weekdays=["mon", "tue"], deflicker=True)
+    assert build(cfg) == 0
+    index = json.loads((day_root(tmp_path) / "manifests/frame_index.json").read_text())
+    skipped = [e for e in index if e["status"] == "skipped"]
+    assert len(skipped) == 6 and all("outside the chosen hours" in e["reason"]
+                                     for e in skipped)
+    video = probe(day_root(tmp_path) / "timelapse" / f"site_{DATE}_timelapse.mp4")
+    assert video.frames == 6
+    weekend = config_for(write_config, moto_url, bucket, folder=tmp_path / "weekend",
+                         weekdays=["sat"])  # 2024-01-15 was a Monday
+    assert build(weekend) == 0
+    index = json.loads((tmp_path / "weekend/out/site" / DATE /
+                        "manifests/frame_index.json").read_text())
+    assert {e["status"] for e in index} == {"skipped"}
+
+
 def test_list_devices_and_dates(moto_url, bucket, jpegs, capsys):
     bucket.frame(utc(12), jpegs["160x90"][0], old=False)
     bucket.frame(utc(12, day=16), jpegs["160x90"][0], old=True)

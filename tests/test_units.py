@@ -206,6 +206,11 @@ def test_frames_and_segment_templates_argv():
     chain = frames[frames.index("-vf") + 1]
     assert chain.startswith("scale=160:90:") and "settb=AVTB,setpts=N/(10*TB),fps=10" in chain
     assert frames[frames.index("-frames:v") + 1] == "13" and "-r" not in frames
+    smoothed = argv("render_frames.j2", frames="f.txt", width=160, height=90, fps="10",
+                    frame_count=13, crf=23, preset="ultrafast", overlay=False, font=None,
+                    output="o.mp4", deflicker=True)
+    assert "fps=10,deflicker=size=5:mode=pm,format=yuv420p" in \
+        smoothed[smoothed.index("-vf") + 1]
     segment = argv("archive_segment.j2", archive="a.avi", first=3, last=9, count=7,
                    fps="12", crf=23, preset="fast", output="s.mp4")
     assert segment[segment.index("-vf") + 1] == (
@@ -217,6 +222,34 @@ def test_frames_and_segment_templates_argv():
     assert clocked[clocked.index("-vf") + 1] == (
         "select='between(n\\,3\\,9)',settb=AVTB,setpts=N*60/TB,drawtext=text='x',"
         "setpts=N/(12*TB),fps=12,format=yuv420p")
+
+
+# --- frame selection and rollup periods -------------------------------------------
+
+def test_hours_windows_and_periods():
+    from tlbuild.config import ConfigError
+    from tlbuild.rollup import parse_at, parse_period
+    from tlbuild.selection import Selection, parse_hours
+    assert parse_hours("07:00-19:00", "t") == ((420, 1140),)
+    assert parse_hours(["22:00-02:00"], "t") == ((0, 120), (1320, 1440))  # wraps
+    for bad in ("7-19", "07:00-07:00", "25:00-26:00", 5):
+        with pytest.raises(ConfigError):
+            parse_hours(bad, "t")
+    monday_noon = dt.datetime(2024, 1, 15, 17, tzinfo=dt.timezone.utc).timestamp()
+    zone = "America/New_York"
+    assert Selection(weekdays=(0,)).left_out(monday_noon, zone) is None
+    assert "weekday" in Selection(weekdays=(5, 6)).left_out(monday_noon, zone)
+    assert "hours" in Selection(hours=((0, 60),)).left_out(monday_noon, zone)
+    label, dates = parse_period("2026-W10", None)
+    assert label == "2026-W10" and dates[0] == dt.date(2026, 3, 2) and len(dates) == 7
+    label, dates = parse_period(None, "2024-02")
+    assert label == "2024-02" and len(dates) == 29
+    for week, month in (("2026-W54", None), (None, "2024-13"), (None, None)):
+        with pytest.raises(UsageError):
+            parse_period(week, month)
+    assert parse_at("07:05") == dt.time(7, 5)
+    with pytest.raises(UsageError):
+        parse_at("24:00")
 
 
 # --- the time overlay -------------------------------------------------------------

@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(publish, suppress=True)
     _batch_commands(commands)
     _prune_command(commands)
+    _rollup_command(commands)
     _doctor_commands(commands)
     _s3_commands(commands)
     from . import axis_download
@@ -207,6 +208,45 @@ def _prune_command(commands: Any) -> None:
     for flag in ("--config", "--out"):
         prune.add_argument(flag, type=Path, default=argparse.SUPPRESS)
     prune.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS)
+
+
+def _rollup_command(commands: Any) -> None:
+    rollup = commands.add_parser(
+        "rollup", help="one video of a week or a month from the daily timelapses",
+        description="Join a camera's verified daily timelapses of an ISO week or a month "
+                    "into one video under <out>/<camera>/rollups/ (stream copy when the "
+                    "days share one encoding, else re-encoded). With --at, one frame per "
+                    "day instead, each day's nearest that local time (frame sources). "
+                    "A rerun re-makes it only when a day was added or rebuilt.")
+    period = rollup.add_mutually_exclusive_group(required=True)
+    period.add_argument("--week", help="ISO week, e.g. 2026-W10")
+    period.add_argument("--month", help="month, e.g. 2026-03")
+    rollup.add_argument("--camera", default=argparse.SUPPRESS, help="config camera name")
+    rollup.add_argument("--at", help="HH:MM: one frame per day, nearest this local time")
+    rollup.add_argument("--fps", type=float, help="with --at: frames per second (10)")
+    for flag in ("--config", "--out"):
+        rollup.add_argument(flag, type=Path, default=argparse.SUPPRESS)
+    rollup.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS)
+
+
+def run_rollup(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .rollup import Rollup, parse_at, parse_period
+    if not args.camera:
+        raise UsageError("rollup needs --camera NAME (a config camera)")
+    config = load_config(args.config)
+    if args.out:
+        config = dataclasses.replace(config, out=Path(args.out))
+    label, dates = parse_period(args.week, args.month)
+    if args.fps is not None and not 0 < args.fps <= 240:
+        raise UsageError("--fps must be above 0 and at most 240")
+    rollup = Rollup(config, args.camera, label, dates, parse_at(args.at), args.fps)
+    console.set_day(f"{rollup.name} {label}")
+    result = DoitMain(ModuleTaskLoader(rollup.namespace())).run(["run"])
+    if result == 0:
+        console.echo(str(rollup.video))
+    return 0 if result == 0 else 5
 
 
 def _doctor_commands(commands: Any) -> None:
@@ -456,6 +496,8 @@ def run(args: argparse.Namespace) -> int:
         return run_status(args)
     if args.command == "prune":
         return run_prune(args)
+    if args.command == "rollup":
+        return run_rollup(args)
     if args.command == "doctor":
         return run_doctor(args)
     if args.command == "cameras":

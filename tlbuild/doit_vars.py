@@ -66,6 +66,18 @@ def _subtasks(creator: Any) -> set[str]:
     return {task.get("name") for task in made} if isinstance(made, Iterator) else set()
 
 
+def _rollup_namespace(config: Any, camera: str | None, get_var: Any) -> dict[str, Any]:
+    """`doit camera=X week=2026-W10` or `month=2026-03` [at=12:00]: a rollup."""
+    from .rollup import Rollup, parse_at, parse_period
+    if not camera or camera == "all" or "," in camera:
+        raise UsageError("a rollup is of one camera: doit camera=NAME week=YYYY-Www "
+                         "(or month=YYYY-MM)")
+    label, dates = parse_period(get_var("week"), get_var("month"))
+    names = Rollup(config, camera, label, dates, parse_at(get_var("at"))).namespace()
+    install_signal_handlers()
+    return names
+
+
 def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str, Any]:
     from . import demo
     from .graph import namespace
@@ -74,6 +86,8 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
     try:
         config = load_config(get_var("config"))
         camera, date = get_var("camera"), get_var("date")
+        if get_var("week") or get_var("month"):
+            return _rollup_namespace(config, camera, get_var)
         if not camera or not date:
             cameras = ", ".join(sorted(config.cameras)) or "none"
             command = _doit_command(argv)

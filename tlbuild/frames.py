@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,19 @@ from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .graph import task, verify_output, verify_task
+from .probe import mean_brightness
 from .records import DaySummary, FrameEntry
+from .selection import Selection
 
 log = logging.getLogger("tlbuild")
-GOOD, BAD = "ok", "bad"
+GOOD, BAD, SKIPPED = "ok", "bad", "skipped"  # skipped: left out by the camera's choice
 
 
 def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
     """frame_index.json (every frame of the local day, bad ones with reasons) and
     frames.txt (the good ones, each shown 1/fps, its local time as metadata for the
     time overlay)."""
-    zone = build.settings.timezone
+    zone = day_zone(build)
     start, end = day_window(build.date, zone)
     tz = ZoneInfo(zone)
     index = []
@@ -56,8 +59,11 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
                                              "reason", "width", "height") if key in frame}
         if stamp is not None:
             entry["local_time"] = dt.datetime.fromtimestamp(stamp, tz).isoformat()
+        if "sha256" in frame:
+            entry["sha256"] = frame["sha256"]
         index.append(entry)
     index.sort(key=lambda e: (e["timestamp"] if e["timestamp"] is not None else 0, e["key"]))
+    choose(build, index)
     write_json_if_changed(build.layout.frame_index, index)
 
     good = [e for e in index if e["status"] == GOOD]
@@ -69,6 +75,61 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
                   f"file_packet_metadata 'tlbuild_time={local:%Y-%m-%d %H:%M:%S}'\n",
                   f"duration {1 / fps:.6f}\n"]
     write_bytes_if_changed(build.layout.frames_list, "".join(lines).encode())
+
+
+def day_zone(build: DayBuild) -> str:
+    """The camera's zone: its setting, else the one the scan found (camera.json)."""
+    if build.settings.timezone:
+        return build.settings.timezone
+    record = read_json(build.layout.camera_json, {}) or {}
+    return (record.get("day") or {}).get("timezone") or "UTC"
+
+
+def choose(build: DayBuild, index: list[dict[str, Any]]) -> None:
+    """Mark the good frames the camera's selection leaves out as skipped, with the
+    reason: outside its hours, weekdays or daylight; a byte-identical repeat of the
+    previous frame (a console repeating its last recorded frame where nothing was
+    recorded); darker than `dark_threshold` with skip_dark."""
+    selection = getattr(build.settings, "selection", None) or Selection()
+    zone = day_zone(build)
+    previous = None
+    for entry in index:
+        if entry["status"] != GOOD:
+            continue
+        reason = selection.left_out(entry["timestamp"], zone) \
+            if entry.get("timestamp") is not None else None
+        if reason is None and entry.get("sha256") and entry["sha256"] == previous:
+            reason = "the same image as the frame before (no recording)"
+        previous = entry.get("sha256") or previous
+        if reason:
+            entry.update(status=SKIPPED, reason=reason)
+    if selection.skip_dark:
+        skip_dark(build, [entry for entry in index if entry["status"] == GOOD],
+                  selection.dark_threshold)
+
+
+def skip_dark(build: DayBuild, frames: list[dict[str, Any]], threshold: int) -> None:
+    """Measure the frames not measured before (manifests/brightness.json remembers
+    each file's value by its size) and skip those below `threshold`."""
+    known = read_json(build.layout.brightness, {}) or {}
+    root = build.layout.root
+    sizes = {entry["file"]: (root / entry["file"]).stat().st_size for entry in frames}
+    new = [name for name, size in sizes.items()
+           if not (isinstance(known.get(name), list) and known[name][0] == size)]
+    if new:
+        log.info("measuring the brightness of %d frame(s)", len(new))
+        listing = build.layout.brightness.with_suffix(f".{os.getpid()}.txt")
+        values = mean_brightness([root / name for name in new], listing)
+        known.update({name: [sizes[name], round(value, 2)]
+                      for name, value in zip(new, values, strict=True)})
+        write_json_if_changed(build.layout.brightness,
+                              {name: known[name] for name in sorted(sizes)})
+    for entry in frames:
+        level = known[entry["file"]][1]
+        entry["brightness"] = level
+        if level < threshold:
+            entry.update(status=SKIPPED, reason=f"dark: mean brightness {level:.0f} is "
+                                                f"below {threshold}")
 
 
 def frames_fps(build: DayBuild, count: int) -> float:
@@ -97,15 +158,18 @@ def write_day(build: DayBuild, details: Details) -> None:
     width, height = most_common_size(good) if good else (0, 0)
     write_json_if_changed(build.layout.day_json, {
         "camera_name": build.settings.name,
-        "date": build.date.isoformat(), "timezone": build.settings.timezone,
-        "frame_count": len(good), "bad_frames": len(index) - len(good),
+        "date": build.date.isoformat(), "timezone": day_zone(build),
+        "frame_count": len(good),
+        "bad_frames": sum(e["status"] == BAD for e in index),
+        "skipped_frames": sum(e["status"] == SKIPPED for e in index),
         "first_time": good[0]["local_time"] if good else None,
         "last_time": good[-1]["local_time"] if good else None,
         "fps": round(fps, 6), "duration_secs": round(len(good) / fps, 3),
         "width": width, "height": height,
         "tool_version": __version__, "ffmpeg_version": ffmpeg_version(),
         "render": {**build.settings.render.as_dict(),
-                   "overlay_time": build.settings.overlay_time},
+                   "overlay_time": build.settings.overlay_time,
+                   "deflicker": getattr(build.settings, "deflicker", False)},
         "summary": DaySummary("frames", len(index), len(good), 0, len(good), round(fps, 6),
                               round(len(good) / fps, 3)).as_dict(),
         **details(build),
@@ -125,7 +189,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
                 frames=build.layout.frames_list, width=day["width"],
                 height=day["height"], fps=f"{day['fps']:g}",
                 frame_count=day["frame_count"], crf=settings.render.crf,
-                preset=settings.render.preset, overlay=settings.overlay_time, font=font)
+                preset=settings.render.preset, overlay=settings.overlay_time, font=font,
+                deflicker=getattr(settings, "deflicker", False))
     return {"rendered": build.output_stamp()}
 
 
@@ -144,6 +209,8 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
     holds, read from the files `inputs()` names (the manifest's dependencies);
     `details`: the source's own day.json fields."""
     layout, settings = build.layout, build.settings
+    selection = (getattr(settings, "selection", None) or Selection()).as_dict()
+    deflicker = getattr(settings, "deflicker", False)
 
     @create_after(executed="fetch", target_regex=r".*frames\.txt$")
     def task_manifest() -> dict[str, Any]:
@@ -151,14 +218,14 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
         return task(build, "manifest", lambda build: write_index(build, frames()),
                     task_dep=["fetch"], file_dep=inputs(),
                     reads={"fps": settings.render.fps, "target": settings.render.target,
-                           "timezone": settings.timezone},
+                           "timezone": settings.timezone, "selection": selection},
                     targets=[layout.frame_index, layout.frames_list])
 
     def task_speed() -> dict[str, Any]:
         """Write day.json: frame count, first and last time, fps, duration."""
         return task(build, "speed", write_day, details, task_dep=["manifest"],
                     reads={"render": settings.render.as_dict(),
-                           "overlay": settings.overlay_time},
+                           "overlay": settings.overlay_time, "deflicker": deflicker},
                     file_dep=[layout.frame_index, layout.frames_list],
                     targets=[layout.day_json])
 
@@ -166,7 +233,8 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
         """Render the frames to an H.264 MP4."""
         return task(build, "render", render,
                     reads={"crf": settings.render.crf, "preset": settings.render.preset,
-                           "overlay": settings.overlay_time, "font": settings.overlay_font},
+                           "overlay": settings.overlay_time, "font": settings.overlay_font,
+                           "deflicker": deflicker},
                     file_dep=[layout.frames_list, layout.day_json],
                     targets=[layout.timelapse], uptodate=[build.output_as_rendered])
 

@@ -75,6 +75,15 @@ class DayLayout:
         return self.root / "manifests" / "frames.txt"
 
     @property
+    def snapshot_plan(self) -> Path:
+        return self.root / "manifests" / "snapshot_plan.json"
+
+    @property
+    def brightness(self) -> Path:
+        """Each frame's measured mean brightness (for skip_dark), kept between runs."""
+        return self.root / "manifests" / "brightness.json"
+
+    @property
     def intermediate_dir(self) -> Path:
         return self.root / "intermediates"
 

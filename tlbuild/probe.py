@@ -113,3 +113,26 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+
+
+_YAVG = re.compile(r"lavfi\.signalstats\.YAVG=([\d.]+)")
+
+
+def mean_brightness(images: list[Path], listing: Path) -> list[float]:
+    """Each image's mean brightness (luma, 0-255), in one ffmpeg run; `listing` is a
+    scratch file for the ffconcat list."""
+    from .ffmpeg import concat_quote
+    listing.write_text("ffconcat version 1.0\n" + "".join(
+        f"file {concat_quote(image)}\nduration 1\n" for image in images))
+    try:
+        result = run_captured(render_argv("brightness.j2", frames=listing),
+                              timeout=60 + len(images))
+    except subprocess.TimeoutExpired:
+        raise MediaError("measuring the frames' brightness timed out") from None
+    finally:
+        listing.unlink(missing_ok=True)
+    values = [float(value) for value in _YAVG.findall(result.stdout)]
+    if result.returncode or len(values) != len(images):
+        raise MediaError(f"measuring the frames' brightness failed: "
+                         f"{_last_error_line(result.stderr) or 'not one value per frame'}")
+    return values

@@ -65,7 +65,7 @@ def scene_filters(width: int, height: int, fps: float, first: dt.datetime, zone:
         f"h={max(2, int(h * 0.07))}:c={ROOF}:t=fill",
         *[f"drawbox=x={int(w * x)}:y={int(h * 0.38)}:w={max(2, int(w * 0.05))}:"
           f"h={max(2, int(h * 0.08))}:c={WINDOW}:t=fill" for x in (0.6, 0.72)],
-        f"eq=brightness=-0.3*(1-{light}):contrast=0.5+0.5*{light}:"
+        f"eq=brightness=-0.42*(1-{light}):contrast=0.5+0.5*{light}:"
         f"saturation=0.3+0.7*{light}:eval=frame",
         # lit windows after dark
         *[f"drawbox=x={int(w * x)}:y={int(h * 0.38)}:w={max(2, int(w * 0.05))}:"

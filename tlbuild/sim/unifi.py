@@ -8,7 +8,10 @@ events of a window (or the oldest, `limit_keeps="oldest"`), repeated `types`,
 overlaps, ongoing events and an ignored `cameras` filter; `video/export` streams real
 H.264 clips of the requested length at 77x real time, 640x360 before
 `recordingStart`, `404 {"error": 502}` where nothing was recorded, and fails requests
-longer than an hour. It counts the exports in flight. Faults on demand: statuses,
+longer than an hour. `cameras/<id>/recording-snapshot?ts=` answers the recorded
+frame nearest `ts` (one every 10 s of the scene) as a JPEG, and in a gap `404` or,
+with `still_gaps="repeat"`, the last frame before it again. It counts the exports in
+flight. Faults on demand: statuses,
 HTML with 200, truncated, cut or stalled bodies, slow answers, dropped sessions and
 endless event pages.
 
@@ -23,6 +26,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -32,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .clips import ClipSpec, make_clip
+from .clips import STILL_STEP, ClipSpec, make_clip, recorded_still
 from .events import day_events, event
 from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
@@ -119,6 +123,10 @@ class NvrState:
     login_limit: int = 10             # logins per minute before 429 LIMIT_REACHED
     export_speed: float | None = EXPORT_SPEED  # None: answer at once
     gaps: list[tuple[int, int]] = field(default_factory=list)  # no recording
+    # a still asked inside a gap: "404" (measured for exports) or "repeat" (the last
+    # recorded frame again, as some consoles answer)
+    still_gaps: str = "404"
+    still_latency: float = 0.0        # seconds a still takes the console to find
     now_ms: int | None = None         # the console's "now" (None: the real clock)
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -274,7 +282,10 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             url = urlsplit(self.path)
             prefix = next((p for p in PREFIXES if url.path.startswith(p)), None)
             endpoint = url.path[len(prefix):] if prefix else "unknown"
-            if endpoint not in ("bootstrap", "events", "video/export"):
+            still = re.fullmatch(r"cameras/([^/]+)/recording-snapshot", endpoint)
+            if still:
+                endpoint = "snapshot"
+            elif endpoint not in ("bootstrap", "events", "video/export"):
                 return self._json(endpoint, 404, {"error": "not found"})
             endpoint = "export" if endpoint == "video/export" else endpoint
             fault = state.take_fault(endpoint)
@@ -297,7 +308,42 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
                 return self._json(endpoint, 200, self._bootstrap())
             if endpoint == "events":
                 return self._events(query, fault)
+            if still:
+                return self._still(still.group(1), query, fault)
             return self._export(query, fault)
+
+        def _still(self, camera_id: str, query: dict[str, list[str]],
+                   fault: Fault | None) -> None:
+            """The recorded frame nearest `ts` as a JPEG, `w`x`h` (the camera's size
+            by default; made at most 640x360 here, to stay cheap)."""
+            camera = next((c for c in state.cameras if c.id == camera_id), None)
+            try:
+                moment = int(query["ts"][0])
+                width = int(query.get("w", [camera.width if camera else 0])[0])
+                height = int(query.get("h", [camera.height if camera else 0])[0])
+            except (KeyError, ValueError):
+                return self._json("snapshot", 400, {"error": "bad request"})
+            if camera is None:
+                return self._json("snapshot", 404, {"error": "camera not found"})
+            if not state.recorded(camera, moment, moment + 1):
+                gap = next((g for g in state.gaps if g[0] <= moment < g[1]), None)
+                if state.still_gaps != "repeat" or gap is None:
+                    return self._json("snapshot", 404, {"error": 502, "operationId":
+                                                         secrets.randbelow(10**6)})
+                moment = gap[0] - STILL_STEP * 1000  # the last frame before the gap
+            if state.still_latency:
+                time.sleep(state.still_latency)
+            scale = min(1.0, 640 / max(width, 1), 360 / max(height, 1))
+            size = [max(2, int(value * scale) // 2 * 2) for value in (width, height)]
+            body = recorded_still(*size, moment, state.timezone, state.clip_cache)
+            self._record("snapshot", 200)
+            if fault and fault.kind in ("truncate", "cut"):
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                if fault.kind == "truncate":
+                    self.send_header("Content-Length", str(len(body)))
+                return self.send_cut(body)
+            self.send_body(200, body, "image/jpeg")
 
         def _bootstrap(self) -> dict[str, Any]:
             now = state.now()

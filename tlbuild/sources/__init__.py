@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import clips, frames
-from . import axis_timelapse2, s3_frames, unifi
+from . import axis_timelapse2, s3_frames, unifi, unifi_snapshots
 
 
 @dataclass(frozen=True)
@@ -34,4 +34,7 @@ SOURCES = {source.name: source for source in (
            axis_timelapse2.check, "tlbuild.sim.axis", "archives"),
     Source("s3-frames", s3_frames.parse, s3_frames.tasks, s3_frames.ORDER,
            s3_frames.failures, frames.verify, s3_frames.check, "tlbuild.sim.s3", "frames"),
+    Source("unifi-snapshots", unifi_snapshots.parse, unifi_snapshots.tasks,
+           unifi_snapshots.ORDER, unifi_snapshots.failures, frames.verify, unifi.check,
+           "tlbuild.sim.unifi", "stills", unifi.SESSIONS.handover),
 )}

@@ -50,6 +50,7 @@ from ..frames import BAD, GOOD
 from ..graph import clean_day, remove_files, task
 from ..probe import jpeg_size
 from ..records import FrameEntry
+from ..selection import Selection, parse_selection
 from .s3_client import S3Client
 
 log = logging.getLogger("tlbuild.s3")
@@ -74,6 +75,8 @@ class S3FramesCamera:
     timezone: str = "UTC"
     overlay_time: bool = False
     overlay_font: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    deflicker: bool = False
     tls_insecure: bool = False
     publish: tuple[str, ...] = ()
     source: str = "s3-frames"
@@ -107,6 +110,8 @@ def parse(name: str, table: Table, base: Path) -> S3FramesCamera:
         timezone=validate_timezone(table.get("timezone", str, "UTC"), where) or "UTC",
         overlay_time=overlay_time,
         overlay_font=overlay_font,
+        selection=parse_selection(table),
+        deflicker=table.get("deflicker", bool, False),
         tls_insecure=table.get("tls_insecure", bool, False),
         publish=sink_names(table, "publish"),
     )

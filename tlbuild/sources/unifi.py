@@ -470,7 +470,8 @@ def protect(build: DayBuild) -> ProtectClient:
         client = ProtectClient(settings.host, settings.username, build.password,
                                tls_insecure=settings.tls_insecure,
                                direct_api=settings.direct_api, retries=settings.retries,
-                               pool_size=settings.workers, export_slots=settings.workers)
+                               pool_size=settings.workers, export_slots=settings.workers,
+                               snapshot_slots=settings.workers)
         handed = handed_over(session_key(client.host, client.username))
         if handed:
             client.adopt(handed)

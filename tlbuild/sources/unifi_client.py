@@ -22,7 +22,7 @@ import requests
 from ..config import Secret
 from ..errors import AuthError, MediaError, RemoteError
 from ..http import HttpClient, Retryable, stop_requested, with_retries
-from ..probe import VideoInfo, probe
+from ..probe import VideoInfo, jpeg_size, probe
 from ..slots import HostSlots
 
 log = logging.getLogger("tlbuild.unifi")
@@ -55,7 +55,8 @@ NO_RECORDING = "no recording"
 class ProtectClient(HttpClient):
     def __init__(self, host: str, username: str, password: Secret, *,
                  tls_insecure: bool = False, direct_api: bool = False,
-                 retries: int = 3, pool_size: int = 2, export_slots: int = 2):
+                 retries: int = 3, pool_size: int = 2, export_slots: int = 2,
+                 snapshot_slots: int = 2):
         # consoles may prepare a long export before its first byte: 120 s between
         # bytes (a stop request does not wait for it)
         super().__init__(host, tls_insecure=tls_insecure, retries=retries,
@@ -67,6 +68,7 @@ class ProtectClient(HttpClient):
         # exports in flight per console, across every tlbuild process: parallel
         # export campaigns have rebooted consoles
         self.export_slots = HostSlots(f"unifi-export:{self.host}", export_slots)
+        self.snapshot_slots = HostSlots(f"unifi-snapshot:{self.host}", snapshot_slots)
         self._csrf: str | None = None
         self._login_lock = threading.Lock()
         self._generation = 0  # bumped at each login, so one 401 burst logs in once
@@ -259,6 +261,39 @@ class ProtectClient(HttpClient):
             on_bytes=(lambda size, total: on_bytes(size)) if on_bytes else None,
             hold=self.export_slots.hold)
         return info
+
+
+    def recorded_frame(self, camera_id: str, moment_ms: int, size: tuple[int, int] | None,
+                       final: Path, on_bytes: Callable[[int], None] | None = None
+                       ) -> bytes:
+        """The recorded frame nearest `moment_ms` as a JPEG in `final` (checked whole);
+        returns its bytes. Each attempt holds one of the console's snapshot slots.
+        Raises Unavailable for a 404 (no recording then), RemoteError when retries
+        run out."""
+        params: dict[str, Any] = {"ts": moment_ms}
+        if size:
+            params.update(w=size[0], h=size[1])
+        _, image = self.download(
+            f"cameras/{camera_id}/recording-snapshot", final, what="recorded frame",
+            params=params, signature=jpeg_signature, validate=whole_jpeg,
+            on_bytes=(lambda size, total: on_bytes(size)) if on_bytes else None,
+            hold=self.snapshot_slots.hold)
+        return image
+
+
+def jpeg_signature(head: bytes) -> str | None:
+    if head.startswith(b"\xff\xd8\xff"):
+        return None
+    return "not a JPEG (an HTML page?)" if head.lstrip()[:1] == b"<" else "not a JPEG"
+
+
+def whole_jpeg(path: Path) -> bytes:
+    """The file's bytes when it is a complete JPEG (a header with a size, and the
+    end-of-image marker); a cut one is worth asking again."""
+    data = path.read_bytes()
+    if jpeg_size(data) is None or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        raise Retryable("recorded frame: truncated JPEG")
+    return data
 
 
 def mp4_signature(head: bytes) -> str | None:
