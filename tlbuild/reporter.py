@@ -40,14 +40,18 @@ def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
             self.ran = self.up_to_date = self.failed = 0
             self.tasks: dict[str, Any] = {}
             self.started = time.monotonic()
+            self._seen, self._total = -1, 0  # the task count, for len(self.tasks)
 
         def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
             self.tasks = tasks  # doit adds delayed tasks to this same dict
             self._show()
 
         def _show(self, running: str = "") -> None:
-            total = sum(1 for task in self.tasks.values()
-                        if task.actions and not task.name.startswith("_"))
+            if len(self.tasks) != self._seen:  # counted again only when tasks were added
+                self._seen = len(self.tasks)
+                self._total = sum(1 for task in self.tasks.values()
+                                  if task.actions and not task.name.startswith("_"))
+            total = self._total
             done = self.ran + self.up_to_date + self.failed
             total = max(total, done)
             megabytes = downloaded() / 1e6
