@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from conftest import CAMERA, DATE, PASSWORD, USER, frame_times
+from conftest import CAMERA, DATE, PASSWORD, REPO, USER, frame_times
 
 from tlbuild.cli import main
 from tlbuild.probe import probe
@@ -195,6 +197,11 @@ def test_week_rollups_copy_streams_and_remake_only_for_a_rebuilt_day(
     assert w03.stat().st_mtime_ns != before[w03] and w04.stat().st_mtime_ns == before[w04]
     week = json.loads((rollups / "2024-W03" / "rollup.json").read_text())
     assert week["method"] == "encode" and probe(w03).frames == 168
+    # the same rollup through doit: nothing left to do
+    again = subprocess.run([sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"),
+                            "camera=yard", "week=2024-W03", f"config={config}"],
+                           capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert again.returncode == 0 and "0 run, 2 up to date" in again.stderr
 
     # one frame a day at noon, over the month's eight built days
     assert rollup(config, "--month", "2024-01", "--at", "12:00") == 0

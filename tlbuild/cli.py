@@ -16,9 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from doit.cmd_base import ModuleTaskLoader
-from doit.doit_cmd import DoitMain
-
 from . import __version__, console, demo
 from .build import DayBuild
 from .config import (
@@ -42,6 +39,7 @@ from .runtime import (
     wait_for_actions,
     wait_for_children,
 )
+from .state import run_doit
 
 log = logging.getLogger("tlbuild")
 
@@ -243,7 +241,7 @@ def run_rollup(args: argparse.Namespace) -> int:
         raise UsageError("--fps must be above 0 and at most 240")
     rollup = Rollup(config, args.camera, label, dates, parse_at(args.at), args.fps)
     console.set_day(f"{rollup.name} {label}")
-    result = DoitMain(ModuleTaskLoader(rollup.namespace())).run(["run"])
+    result = run_doit(rollup.namespace(), ["run"])
     if result == 0:
         console.echo(str(rollup.video))
     return 0 if result == 0 else 5
@@ -454,7 +452,7 @@ def run_batch(args: argparse.Namespace) -> int:
             print(f"{shard.camera} {shard.date.isoformat()}")
         return 0
     batch = Batch(shards, config, args.out, args.jobs, bool(args.quiet))
-    result = DoitMain(ModuleTaskLoader(batch.namespace())).run(["run"])
+    result = run_doit(batch.namespace(), ["run"])
     return 0 if result == 0 else 1
 
 
@@ -519,7 +517,7 @@ def run(args: argparse.Namespace) -> int:
             tasks = COMMAND_TASKS[args.command]
             if args.command == "publish" and args.sink:
                 tasks = [f"publish:{args.sink}"]
-            result = DoitMain(ModuleTaskLoader(names)).run(["run", *tasks])
+            result = run_doit(names, ["run", *tasks])
             code, reason = exit_code(build, result, args.command)
         except KeyboardInterrupt:
             record_run(build, args.command, 130, "interrupted (Ctrl-C or SIGTERM)")

@@ -72,8 +72,11 @@ def _rollup_namespace(config: Any, camera: str | None, get_var: Any) -> dict[str
     if not camera or camera == "all" or "," in camera:
         raise UsageError("a rollup is of one camera: doit camera=NAME week=YYYY-Www "
                          "(or month=YYYY-MM)")
+    from . import console
     label, dates = parse_period(get_var("week"), get_var("month"))
-    names = Rollup(config, camera, label, dates, parse_at(get_var("at"))).namespace()
+    rollup = Rollup(config, camera, label, dates, parse_at(get_var("at")))
+    console.set_day(f"{rollup.name} {label}")
+    names = rollup.namespace()
     install_signal_handlers()
     return names
 

@@ -181,7 +181,7 @@ class Rollup:
                         preset=self.settings.render.preset,
                         overlay=self.settings.overlay_time,
                         font=self.settings.overlay_font or default_font())
-            return self.check(len(days), "frames")
+            return self.check(len(days), "frames")  # one frame a day
         total = sum(day["frames"] for day in days)
         infos = [probe(Path(day["file"])) for day in days]
         shapes = {(i.codec, i.width, i.height, round(i.fps, 3)) for i in infos}
@@ -213,7 +213,7 @@ class Rollup:
         write_json_if_changed(self.record, {"file": self.video.name, "method": method,
                                             "frames": frames})
         log.info("made %s: %d frames (%s)", self.video, frames,
-                 {"copy": "stream copy", "encode": "re-encoded"}.get(method, method))
+                 {"copy": "stream copy", "encode": "re-encoded"}.get(method, "a frame a day"))
 
     # --- doit ------------------------------------------------------------------------
 
