@@ -215,6 +215,9 @@ class Batch:
                      f"ok, {len(failed)} failed")
         for shard, result in sorted(failed.items()):
             console.echo(f"  {shard}: exit {result.code}: {result.message}")
+        from .report import write_gallery
+        gallery = write_gallery(self.out or self.config.out, sorted(self.config.cameras))
+        log.info("gallery: %s", gallery)
         return LoggedFailure(f"{len(failed)} shard(s) failed") if failed else None
 
     def prune(self) -> None:

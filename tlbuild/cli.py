@@ -58,7 +58,7 @@ EXIT_CODES = """exit codes:
 COMMAND_TASKS = {
     "scan": ["scan"],
     "fetch": ["fetch"],
-    "render": ["render", "verify"],
+    "render": ["render", "verify", "keogram", "report"],
     "run": [],  # the source's own default tasks
     "publish": ["publish"],
 }
@@ -336,7 +336,15 @@ def _batch_commands(commands: Any) -> None:
                     "every listed day is built, 1 otherwise.")
     status.add_argument("--json", action="store_true",
                         help="one JSON array of the days, for scripts")
-    for sub in (batch, status):
+    report = commands.add_parser(
+        "report", help="write the day pages and the gallery (index.html) of the output",
+        description="Write report.html (with keogram.png and poster.jpg) for each built "
+                    "camera-day of the range (default: every day on disk), then the "
+                    "gallery, <out>/index.html: cameras x days with each day's state and "
+                    "page. Static files with relative links: open them from disk or "
+                    "serve the folder. Builds do this themselves; this is for days built "
+                    "before, or after moving the tree.")
+    for sub in (batch, status, report):
         sub.add_argument("--camera", action="append", dest="cameras",
                          help="config camera(s): repeat, separate with commas, or 'all' "
                               "(default: all)")
@@ -472,6 +480,32 @@ def run_status(args: argparse.Namespace) -> int:
     return show(states, args.json, bool(args.quiet))
 
 
+def run_report(args: argparse.Namespace) -> int:
+    from .batch import Shard, known_dates, parse_cameras, shard_root
+    from .report import make_pictures, write_gallery, write_report
+    config = load_config(args.config)
+    wanted = args.cameras or ([args.camera] if args.camera else ["all"])
+    pages = 0
+    for camera in parse_cameras(wanted, config):
+        if args.first:
+            dates = [s.date for s in _batch_shards(args, config) if s.camera == camera]
+        else:
+            dates = known_dates(config, args.out, camera)
+        for date in dates:
+            root = shard_root(config, args.out, Shard(camera, date))
+            if not (root / "metadata" / "day.json").is_file():
+                continue
+            build = DayBuild(config.camera(camera), date, root, offline=True,
+                             sinks=config.sinks)
+            if not build.layout.keogram.is_file():
+                make_pictures(build)
+            write_report(build)
+            pages += 1
+    gallery = write_gallery(args.out or config.out, sorted(config.cameras))
+    console.echo(f"{pages} day page(s); gallery: {gallery}")
+    return 0
+
+
 def run_s3(args: argparse.Namespace) -> int:
     from .sources.s3_client import S3Client
     client = S3Client(args.bucket, region=args.region, endpoint_url=args.endpoint_url,
@@ -492,6 +526,8 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args)
     if args.command == "status":
         return run_status(args)
+    if args.command == "report":
+        return run_report(args)
     if args.command == "prune":
         return run_prune(args)
     if args.command == "rollup":
@@ -526,6 +562,11 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger("tlbuild").removeHandler(handler)
             handler.close()
         record_run(build, args.command, code, reason)
+        if code in (0, 1) and args.command in ("run", "render"):
+            for what, path in (("video", build.layout.timelapse),
+                               ("day page", build.layout.report)):
+                if path.is_file():
+                    log.info("%s: %s", what, path)
         return code
     finally:
         build.unlock()

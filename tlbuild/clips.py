@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from doit import create_after
 from doit.task import clean_targets
@@ -188,7 +189,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     # last frame held to the day's exact frame count: the same on every ffmpeg
     chain = {"speed": speed_text(day["speed_factor"]), "fps": settings.fps,
              "frames": day["output_frames"], "pad": PAD_SECS,
-             "crf": settings.crf, "preset": settings.preset}
+             "crf": settings.crf, "preset": settings.preset,
+             "chapters": chapters(clips, day)}
     fit = size_filter(None, day.get("output_size"))
     if plan.mode == INTERMEDIATE and first_pass(build, plan, clips):
         log.info("rendering %s: %d clips, %.0f s at %gx (%s, in one pass with the "
@@ -213,6 +215,21 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     return {"inputs": intermediates_digest(build, clips if plan.uses_intermediates
                                            else []),
             "rendered": build.output_stamp()}
+
+
+def chapters(clips: list[ClipEntry], day: dict[str, Any]) -> list[tuple[float, str]]:
+    """A chapter at each clip (each merged event; a long one's parts share one),
+    titled with its local start time and what was detected."""
+    zone = ZoneInfo(day.get("timezone") or "UTC")
+    marks, footage = [], 0.0
+    for clip in clips:
+        if (clip.get("part") or [1])[0] == 1:
+            when = dt.datetime.fromtimestamp(clip["start_ms"] / 1000, zone)
+            what = ", ".join(clip.get("smart_types") or []) or clip.get("event_type") \
+                or "event"
+            marks.append((footage / day["speed_factor"], f"{when:%H:%M:%S} {what}"))
+        footage += clip.get("video_secs") or 0.0
+    return marks
 
 
 def render_with_intermediates(build: DayBuild, plan: RenderPlan,

@@ -242,14 +242,47 @@ def default_font() -> str | None:
     return None
 
 
-def render_file(template: str, output: Path, expected_secs: float, **values: Any) -> None:
+Chapter = tuple[float, str]  # (start in output seconds, title)
+
+
+def render_file(template: str, output: Path, expected_secs: float, *,
+                chapters: list[Chapter] | None = None, **values: Any) -> None:
     """Render a command template into `output`, atomically: ffmpeg writes
-    `<output>.partial`, which is renamed only when ffmpeg succeeded."""
+    `<output>.partial`, which is renamed only when ffmpeg succeeded. `chapters` are
+    added to the MP4 before the rename (a stream copy: the frames stay as made)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(output)
     argv = render_argv(template, output=partial, **values)
     try:
         run_ffmpeg(argv, expected_secs, f"render {output.name}")
+        if chapters:
+            add_chapters(partial, chapters, expected_secs)
         commit_partial(partial, output)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def chapter_metadata(chapters: list[Chapter], duration: float) -> str:
+    """An ffmetadata document of `chapters` (each ends where the next starts)."""
+    def escape(text: str) -> str:
+        return re.sub(r"([=;#\\\n])", r"\\\1", text)
+    starts = [max(0, round(start * 1000)) for start, _ in chapters]
+    ends = [*starts[1:], max(round(duration * 1000), starts[-1] + 1)]
+    return ";FFMETADATA1\n" + "".join(
+        f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={start}\nEND={max(end, start + 1)}\n"
+        f"title={escape(title)}\n"
+        for start, end, (_, title) in zip(starts, ends, chapters, strict=True))
+
+
+def add_chapters(video: Path, chapters: list[Chapter], duration: float) -> None:
+    """Put `chapters` into the MP4 `video` in place (stream copy)."""
+    metadata = video.with_name(video.name + ".chapters.txt")
+    remuxed = partial_path(video)
+    try:
+        metadata.write_text(chapter_metadata(chapters, duration), encoding="utf-8")
+        run_ffmpeg(render_argv("chapters.j2", video=video, metadata=metadata,
+                               output=remuxed), duration, f"chapters {video.name}")
+        os.replace(remuxed, video)
+    finally:
+        metadata.unlink(missing_ok=True)
+        remuxed.unlink(missing_ok=True)

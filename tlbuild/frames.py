@@ -190,8 +190,21 @@ def render(build: DayBuild) -> dict[str, Any] | None:
                 height=day["height"], fps=f"{day['fps']:g}",
                 frame_count=day["frame_count"], crf=settings.render.crf,
                 preset=settings.render.preset, overlay=settings.overlay_time, font=font,
-                deflicker=getattr(settings, "deflicker", False))
+                deflicker=getattr(settings, "deflicker", False),
+                chapters=hour_chapters(build, day["fps"]))
     return {"rendered": build.output_stamp()}
+
+
+def hour_chapters(build: DayBuild, fps: float) -> list[tuple[float, str]]:
+    """A chapter at the first frame of each local hour."""
+    good = [e for e in read_json(build.layout.frame_index, []) if e["status"] == GOOD]
+    marks, last = [], None
+    for number, entry in enumerate(good):
+        hour = entry.get("local_time", "")[11:13]
+        if hour and hour != last:
+            marks.append((number / fps, f"{hour}:00"))
+            last = hour
+    return marks
 
 
 def verify(build: DayBuild) -> dict[str, Any]:

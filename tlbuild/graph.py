@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from doit import create_after
 from doit.task import clean_targets
 from doit.tools import config_changed
 
-from . import console
+from . import __version__, console
 from .build import DayBuild
 from .errors import MediaError, storage_error
 from .ffmpeg import check_ffmpeg, ffmpeg_version, require_filter
@@ -195,6 +196,8 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     else:
         names = {**source.tasks(build), **publish.tasks(build, build.sinks)}
         order = [*source.order, "publish"]
+    names.update(report_tasks(build))
+    order += ["keogram", "report"]
     names["DOIT_CONFIG"] = {
         "backend": "sqlite3",
         "dep_file": str(build.layout.dep_file),
@@ -205,6 +208,30 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
         "reporter": progress_reporter(build.label, lambda: build.downloaded),
     }
     return names
+
+
+def report_tasks(build: DayBuild) -> dict[str, Any]:
+    """The day's pictures and page (report.py), after verify."""
+    from . import report
+    layout = build.layout
+
+    @create_after(executed="verify")
+    def task_keogram() -> dict[str, Any]:
+        """Make keogram.png and poster.jpg from the verified timelapse."""
+        inputs = [path for path in (layout.timelapse, layout.verify_json) if path.is_file()]
+        return task(build, "keogram", report.make_pictures, task_dep=["verify"],
+                    reads={"columns": report.KEOGRAM_COLUMNS,
+                           "height": report.KEOGRAM_HEIGHT},
+                    file_dep=inputs, targets=[layout.keogram, layout.poster])
+
+    @create_after(executed="keogram")
+    def task_report() -> dict[str, Any]:
+        """Write report.html: the video, the day's timeline, figures and failures."""
+        return task(build, "report", report.write_report, task_dep=["keogram"],
+                    reads={"version": __version__}, file_dep=report.report_inputs(build),
+                    targets=[layout.report])
+
+    return {"task_keogram": task_keogram, "task_report": task_report}
 
 
 def pruned_tasks(build: DayBuild, check: Callable[[DayBuild], Any]) -> dict[str, Any]:

@@ -75,6 +75,18 @@ class DayLayout:
         return self.root / "manifests" / "frames.txt"
 
     @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def keogram(self) -> Path:
+        return self.root / "keogram.png"
+
+    @property
+    def poster(self) -> Path:
+        return self.root / "poster.jpg"
+
+    @property
     def snapshot_plan(self) -> Path:
         return self.root / "manifests" / "snapshot_plan.json"
 

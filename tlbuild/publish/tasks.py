@@ -132,6 +132,9 @@ def publish(build: DayBuild, sink: Sink) -> None:
             time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **remote).write(receipt_path(build, sink))
     log.info("published %s to %s: %s", video.name, sink.name, remote.get("url"))
+    if build.layout.report.is_file():  # the day page lists where the video went
+        from ..report import write_report
+        write_report(build)
 
 
 def tasks(build: DayBuild, sinks: list[Sink]) -> dict[str, Any]:

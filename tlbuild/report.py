@@ -1,0 +1,205 @@
+"""What a camera-day looks like: `report.html` (the video with its poster, a 24 h
+timeline of the footage, the day's figures, what failed and where it was
+published), `keogram.png` (the centre column of the timelapse's frames, side by
+side: the whole day at a glance) and `poster.jpg`; and the gallery, `index.html` at
+the output root. Static files with relative links, no network: they open from disk
+or from any web server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from . import __version__
+from .build import DayBuild
+from .ffmpeg import render_file
+from .files import atomic_open, read_json
+from .layout import DayLayout
+from .records import VerifyReport
+
+log = logging.getLogger("tlbuild")
+KEOGRAM_COLUMNS = 1440  # at most one column per minute of a day
+KEOGRAM_HEIGHT = 180
+
+_pages = jinja2.Environment(
+    loader=jinja2.PackageLoader("tlbuild", "templates"),
+    autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True)
+
+
+def write_page(path: Path, template: str, **values: Any) -> None:
+    with atomic_open(path, sync_dir=False, mode="w") as handle:
+        handle.write(_pages.get_template(template).render(version=__version__, **values))
+
+
+# --- pictures ------------------------------------------------------------------------
+
+def make_pictures(build: DayBuild) -> None:
+    """keogram.png and poster.jpg from the verified timelapse (its frames are the
+    day's samples already: no clip is decoded again)."""
+    layout = build.layout
+    report = VerifyReport.read(layout.verify_json)
+    if report is None or not report.ok or not report.frames:
+        log.info("no verified timelapse: no keogram")
+        return
+    step = max(1, math.ceil(report.frames / KEOGRAM_COLUMNS))
+    columns = math.ceil(report.frames / step)
+    render_file("keogram.j2", layout.keogram, report.frames / report.fps,
+                video=layout.timelapse, step=step, columns=columns,
+                height=KEOGRAM_HEIGHT)
+    render_file("poster.j2", layout.poster, 1.0, video=layout.timelapse,
+                at=f"{(report.duration_secs or 0) / 2:.3f}")
+
+
+# --- the day page --------------------------------------------------------------------
+
+def _fraction(moment_ms: float, start_ms: int, end_ms: int) -> float:
+    return min(max((moment_ms - start_ms) / (end_ms - start_ms), 0.0), 1.0) * 100
+
+
+def timeline(layout: DayLayout, day: dict[str, Any], zone: ZoneInfo,
+             window: tuple[int, int]) -> list[dict[str, Any]]:
+    """One mark per clip, archive or frame of the day, placed on its 24 h: where the
+    footage is, what failed, and (for what the video shows) where to seek."""
+    start, end = window
+    marks = []
+    clips = read_json(layout.clip_index, None)
+    if isinstance(clips, list):
+        speed, footage = day.get("speed_factor") or 1, 0.0
+        for clip in sorted(clips, key=lambda c: c.get("start_ms", 0)):
+            used = clip.get("status") == "complete" and clip.get("video_secs")
+            marks.append(_mark(clip["start_ms"], clip["end_ms"], window, zone,
+                               "ok" if used else "failed",
+                               ", ".join(clip.get("smart_types") or [])
+                               or clip.get("event_type") or "event",
+                               footage / speed if used else None, clip.get("error")))
+            footage += clip.get("video_secs") or 0.0 if used else 0.0
+        return marks
+    frames = read_json(layout.frame_index, None)
+    if isinstance(frames, list):
+        fps, shown = day.get("fps") or 1, 0
+        step = (end - start) / 1440
+        for frame in frames:
+            if frame.get("timestamp") is None:
+                continue
+            moment = frame["timestamp"] * 1000
+            good = frame["status"] == "ok"
+            marks.append(_mark(moment, moment + step, window, zone,
+                               "ok" if good else frame["status"] if frame["status"] ==
+                               "skipped" else "failed", "frame",
+                               shown / fps if good else None, frame.get("reason")))
+            shown += good
+        return marks
+    for archive in read_json(layout.archive_index, None) or []:
+        if isinstance(archive, dict) and archive.get("first_ms") is not None:
+            marks.append(_mark(archive["first_ms"], archive["last_ms"], window, zone,
+                               "ok", archive.get("local_name") or "archive", None, None))
+    return marks
+
+
+def _mark(first: float, last: float, window: tuple[int, int], zone: ZoneInfo, state: str,
+          label: str, seek: float | None, reason: str | None) -> dict[str, Any]:
+    left = _fraction(first, *window)
+    when = dt.datetime.fromtimestamp(first / 1000, zone)
+    return {"left": round(left, 3),
+            "width": round(max(_fraction(last, *window) - left, 0.08), 3),
+            "state": state, "seek": None if seek is None else round(seek, 3),
+            "title": f"{when:%H:%M:%S} {label}" + (f": {reason}" if reason else "")}
+
+
+def write_report(build: DayBuild) -> None:
+    layout = build.layout
+    day = read_json(layout.day_json, {}) or {}
+    camera = read_json(layout.camera_json, {}) or {}
+    zone_name = day.get("timezone") or (camera.get("day") or {}).get("timezone") \
+        or getattr(build.settings, "timezone", None) or "UTC"
+    zone = ZoneInfo(zone_name)
+    start = dt.datetime.combine(build.date, dt.time(), tzinfo=zone)
+    end = dt.datetime.combine(build.date + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    window = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+    report = VerifyReport.read(layout.verify_json)
+    receipts = [read_json(path, {}) for path in sorted((layout.root / "publish").glob(
+        "*.json"))]
+    marks = timeline(layout, day, zone, window)
+    failures = [mark["title"] for mark in marks if mark["state"] == "failed"]
+    summary = day.get("summary") or {}
+    figures = [(name, value) for name, value in (
+        ("items", f"{summary.get('used', 0)} of {summary.get('items', 0)} "
+                  f"{summary.get('kind', 'items')} used"),
+        ("footage", f"{day['total_duration_secs']:.0f} s"
+         if day.get("total_duration_secs") else None),
+        ("speed", f"{day['speed_factor']:g}x" if day.get("speed_factor") else None),
+        ("output", f"{report.frames} frames, {report.duration_secs:.2f} s at "
+                   f"{report.fps:g} fps" if report and report.frames else None),
+        ("verified", ("yes" if report.ok else "NO: " + ", ".join(
+            report.failed_checks())) if report else "not yet"),
+        ("low resolution", "yes (older than the console's full-resolution footage)"
+         if day.get("low_resolution") else None),
+        ("filter", json.dumps(day.get("filter")) if day.get("filter") else None),
+        ("skipped frames", day.get("skipped_frames") or None),
+        ("time zone", zone_name)) if value is not None]
+    video = layout.timelapse if layout.timelapse.is_file() else None
+    write_page(layout.report, "report_day.html.j2", camera=build.settings.name,
+               date=build.date.isoformat(), video=video and video.name,
+               poster=layout.poster.name if layout.poster.is_file() else None,
+               keogram=layout.keogram.name if layout.keogram.is_file() else None,
+               marks=marks, hours=list(range(0, 25, 3)), figures=figures,
+               failures=failures, receipts=receipts,
+               gallery="../../index.html")
+    log.debug("day page: %s", layout.report)
+
+
+def report_inputs(build: DayBuild) -> list[Path]:
+    layout = build.layout
+    # not keogram.png or poster.jpg: made from these, in the run before the page
+    # nor camera.json: the console's newest recording time in it changes every scan
+    candidates = [layout.day_json, layout.verify_json, layout.clip_index,
+                  layout.frame_index, layout.archive_index, layout.timelapse,
+                  *sorted((layout.root / "publish").glob("*.json"))]
+    return [path for path in candidates if path.is_file()]
+
+
+# --- the gallery ---------------------------------------------------------------------
+
+def write_gallery(out: Path, cameras: list[str]) -> Path:
+    """index.html at the output root: cameras x days, each day with its poster, its
+    state and a link to its page."""
+    from .status import day_state
+    rows, dates = [], set()
+    for camera in cameras:
+        folder = out / camera
+        days = sorted(p.name for p in folder.iterdir() if p.is_dir()
+                      and len(p.name) == 10 and p.name[4] == "-") if folder.is_dir() else []
+        dates.update(days)
+        rows.append((camera, days))
+    columns = sorted(dates)
+    grid = []
+    for camera, days in rows:
+        cells = []
+        for date in columns:
+            if date not in days:
+                cells.append({"date": date, "state": "missing", "page": None,
+                              "poster": None})
+                continue
+            state = day_state(out / camera / date, camera, dt.date.fromisoformat(date))
+            root = out / camera / date
+            cells.append({
+                "date": date, "state": "pruned" if state.pruned and state.state == "built"
+                else state.state, "detail": state.detail,
+                "page": f"{camera}/{date}/report.html"
+                if (root / "report.html").is_file() else None,
+                "poster": f"{camera}/{date}/poster.jpg"
+                if (root / "poster.jpg").is_file() else None})
+        grid.append({"camera": camera, "cells": cells})
+    path = out / "index.html"
+    out.mkdir(parents=True, exist_ok=True)
+    write_page(path, "report_gallery.html.j2", grid=grid, dates=columns,
+               made=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"))
+    return path
