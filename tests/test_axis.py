@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from conftest import run_cli_subprocess
 
 from tlbuild.cli import main
+from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.probe import probe
 from tlbuild.sim.axis import ArchiveSpec, SimulatedAxis
 
@@ -99,6 +102,14 @@ def test_multi_day_archive_is_cut_to_the_day(write_config, camera, app, tmp_path
     assert abs(video.duration - 2.0) < 1 / 12
     verified = json.loads((day_root(tmp_path) / "metadata/verify.json").read_text())
     assert verified["ok"] and verified["expected_frames"] == 24
+    # a render alone (no camera asked) makes it again, with a chapter per local hour
+    cfg = config(write_config, cam, monkeypatch, fps=12)
+    assert main(["--config", str(cfg), "--camera", "front", "render", "--date", DATE,
+                 "--force"]) == 0
+    meta = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(output(tmp_path)), "-f",
+                           "ffmetadata", "-"], capture_output=True, text=True).stdout
+    titles = re.findall(r"^title=(.*)$", meta, re.M)
+    assert titles and titles == sorted(titles) and titles[0].endswith(":00")
 
 
 def test_timelapseme_cut_uses_the_real_frame_times(write_config, camera, tmp_path, monkeypatch):

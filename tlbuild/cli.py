@@ -562,11 +562,6 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger("tlbuild").removeHandler(handler)
             handler.close()
         record_run(build, args.command, code, reason)
-        if code in (0, 1) and args.command in ("run", "render"):
-            for what, path in (("video", build.layout.timelapse),
-                               ("day page", build.layout.report)):
-                if path.is_file():
-                    log.info("%s: %s", what, path)
         return code
     finally:
         build.unlock()

@@ -198,9 +198,13 @@ def render(build: DayBuild) -> dict[str, Any] | None:
 def hour_chapters(build: DayBuild, fps: float) -> list[tuple[float, str]]:
     """A chapter at the first frame of each local hour."""
     good = [e for e in read_json(build.layout.frame_index, []) if e["status"] == GOOD]
+    return hourly([e.get("local_time", "")[11:13] for e in good], fps)
+
+
+def hourly(hours: list[str], fps: float) -> list[tuple[float, str]]:
+    """Chapters where the hour ("HH") of the frames, in output order, changes."""
     marks, last = [], None
-    for number, entry in enumerate(good):
-        hour = entry.get("local_time", "")[11:13]
+    for number, hour in enumerate(hours):
         if hour and hour != last:
             marks.append((number / fps, f"{hour}:00"))
             last = hour

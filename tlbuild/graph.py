@@ -205,7 +205,9 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
         "par_type": "thread",
         "default_tasks": [name for name in order if f"task_{name}" in names],
         "verbosity": 2,
-        "reporter": progress_reporter(build.label, lambda: build.downloaded),
+        "reporter": progress_reporter(build.label, lambda: build.downloaded,
+                                      results=(("video", build.layout.timelapse),
+                                               ("day page", build.layout.report))),
     }
     return names
 

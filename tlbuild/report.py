@@ -185,8 +185,8 @@ def write_gallery(out: Path, cameras: list[str]) -> Path:
         cells = []
         for date in columns:
             if date not in days:
-                cells.append({"date": date, "state": "missing", "page": None,
-                              "poster": None})
+                cells.append({"date": date, "state": "missing", "detail": "",
+                              "page": None, "poster": None})
                 continue
             state = day_state(out / camera / date, camera, dt.date.fromisoformat(date))
             root = out / camera / date

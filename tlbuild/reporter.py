@@ -29,8 +29,10 @@ class LoggedFailure(TaskFailed):
 
 
 def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
-                      unit: str = "tasks") -> type[ConsoleReporter]:
-    """A reporter class for one graph (doit instantiates it itself)."""
+                      unit: str = "tasks", results: tuple[tuple[str, Any], ...] = ()
+                      ) -> type[ConsoleReporter]:
+    """A reporter class for one graph (doit instantiates it itself); `results`:
+    (what, path) of the files to name at the end of a run that has them."""
 
     class ProgressReporter(ConsoleReporter):
         desc = "tlbuild progress"
@@ -109,5 +111,9 @@ def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
                          self.up_to_date, f", {self.failed} failed" if self.failed else "",
                          f", {megabytes:.1f} MB downloaded" if megabytes else "",
                          time.monotonic() - self.started)
+            if not self.failed:
+                for what, path in results:
+                    if path.is_file():
+                        log.info("%s: %s", what, path)
 
     return ProgressReporter

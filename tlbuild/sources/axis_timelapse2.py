@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from doit import create_after
 
-from .. import __version__
+from .. import __version__, frames
 from ..build import DayBuild
 from ..config import (
     ConfigError,
@@ -295,8 +296,23 @@ def render(build: DayBuild) -> dict[str, Any] | None:
         log.info("no archived frames for this day")
         return None
     render_file("concat_copy.j2", build.layout.timelapse, day["duration_secs"],
-                concat=build.layout.segments_list)
+                concat=build.layout.segments_list, chapters=archive_chapters(build, day))
     return {"rendered": build.output_stamp()}
+
+
+def archive_chapters(build: DayBuild, day: dict[str, Any]) -> list[tuple[float, str]]:
+    """A chapter per local hour, from each frame's time (placed evenly between the
+    first and last of its archive's cut, as the render places them)."""
+    zone = ZoneInfo(build.settings.timezone)
+    hours = []
+    for item in day_archives(build):
+        first, last = item["cut"]
+        first_ms, last_ms = item.get("cut_ms") or [
+            frame_times(Archive.from_dict(item), [])[index] for index in (first, last)]
+        step = (last_ms - first_ms) / max(last - first, 1)
+        hours += [f"{dt.datetime.fromtimestamp((first_ms + n * step) / 1000, zone):%H}"
+                  for n in range(last - first + 1)]
+    return frames.hourly(hours, day["fps"])
 
 
 def verify(build: DayBuild) -> dict[str, Any]:
@@ -357,12 +373,13 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         for item in archives:
             path = segment_path(build, item)
             archive = layout.archive_dir / item["local_name"]
-            # doit does not link a file dep to the delayed task that makes it: say so
+            # doit does not link a file dep to the delayed task that makes it: say so,
+            # naming the group (a render alone has not created the fetch subtasks yet)
             yield task(build, "segment", segment, item, fps, subtask=path.stem,
                        reads={"cut": item["cut"], "fps": fps, "crf": settings.render.crf,
                               "overlay": [settings.overlay_time, settings.overlay_font],
                               "preset": settings.render.preset},
-                       task_dep=[f"fetch:{archive.stem}"], file_dep=[archive],
+                       task_dep=["fetch"], file_dep=[archive],
                        targets=[path], uptodate=[made_intact(path)])
 
     @create_after(executed="scan")
