@@ -123,27 +123,35 @@ def validate_event_filter(smart_types: Any, min_score: Any, where: str) -> Event
     return EventFilter(tuple(sorted(set(chosen))), min_score)
 
 
-def parse(name: str, table: Table, base: Path) -> UnifiCamera:
+def console_settings(table: Table, base: Path) -> dict[str, Any]:
+    """The keys every camera on a Protect console has: how to reach and log in to
+    the console, which camera, how many requests in flight, and what to publish."""
     where = table.where
     overlay_time, overlay_font = overlay_settings(table)
+    return {
+        "host": validate_host(table.get("host", str, required=True), where),
+        "username": table.get("username", str, required=True),
+        "password": secret_source(table, base, "password"),
+        "camera": table.get("camera", str, required=True),
+        "workers": positive(table.get("workers", int, 2), "workers", where, high=8),
+        "retries": positive(table.get("retries", int, 3), "retries", where, high=20),
+        "tls_insecure": table.get("tls_insecure", bool, False),
+        "direct_api": table.get("direct_api", bool, False),
+        "timezone": validate_timezone(table.get("timezone", str), where),
+        "overlay_time": overlay_time, "overlay_font": overlay_font,
+        "publish": sink_names(table, "publish"),
+    }
+
+
+def parse(name: str, table: Table, base: Path) -> UnifiCamera:
+    where = table.where
     camera = UnifiCamera(
-        name=name,
-        host=validate_host(table.get("host", str, required=True), where),
-        username=table.get("username", str, required=True),
-        password=secret_source(table, base, "password"),
-        camera=table.get("camera", str, required=True),
+        name=name, **console_settings(table, base),
         render=render_settings(table),
-        workers=positive(table.get("workers", int, 2), "workers", where, high=8),
         events=validate_event_filter(table.get("smart_types", list, []),
                                      table.get("min_score", int, 0), where),
-        retries=positive(table.get("retries", int, 3), "retries", where, high=20),
-        tls_insecure=table.get("tls_insecure", bool, False),
-        direct_api=table.get("direct_api", bool, False),
         merge=table.get("merge", bool, True),
-        timezone=validate_timezone(table.get("timezone", str), where),
         channel=validate_channel(table.get("channel", int, 0), where),
-        overlay_time=overlay_time, overlay_font=overlay_font,
-        publish=sink_names(table, "publish"),
     )
     table.get("source", str)
     table.reject_unknown()

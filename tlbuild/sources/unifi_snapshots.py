@@ -32,13 +32,8 @@ from ..config import (
     RenderSettings,
     SecretSource,
     Table,
-    overlay_settings,
     positive,
     render_settings,
-    secret_source,
-    sink_names,
-    validate_host,
-    validate_timezone,
 )
 from ..days import day_window, local_time
 from ..errors import RemoteError, UsageError
@@ -50,7 +45,7 @@ from ..probe import jpeg_size
 from ..records import FrameEntry
 from ..reporter import LoggedFailure
 from ..selection import Selection, parse_selection
-from .unifi import Retention, camera_record, protect, resolve_camera
+from .unifi import Retention, camera_record, console_settings, protect, resolve_camera
 
 log = logging.getLogger("tlbuild.unifi")
 FAILED = "failed"  # the console could not answer (retries spent): a rerun asks again
@@ -87,30 +82,18 @@ class UnifiSnapshotsCamera:
 
 def parse(name: str, table: Table, base: Path) -> UnifiSnapshotsCamera:
     where = table.where
-    overlay_time, overlay_font = overlay_settings(table)
     width, height = table.get("width", int), table.get("height", int)
     for key, value in (("width", width), ("height", height)):
         if value is not None and not 16 <= value <= 8192:
             raise ConfigError(f"{where}: {key} must be from 16 to 8192 pixels")
     camera = UnifiSnapshotsCamera(
-        name=name,
-        host=validate_host(table.get("host", str, required=True), where),
-        username=table.get("username", str, required=True),
-        password=secret_source(table, base, "password"),
-        camera=table.get("camera", str, required=True),
+        name=name, **console_settings(table, base),
         interval=positive(table.get("interval", int, 60), "interval", where, low=1,
                           high=86400),
         width=width, height=height,
         render=render_settings(table, RenderSettings(target=None)),
-        workers=positive(table.get("workers", int, 2), "workers", where, high=8),
-        retries=positive(table.get("retries", int, 3), "retries", where, high=20),
-        tls_insecure=table.get("tls_insecure", bool, False),
-        direct_api=table.get("direct_api", bool, False),
-        timezone=validate_timezone(table.get("timezone", str), where),
-        overlay_time=overlay_time, overlay_font=overlay_font,
         selection=parse_selection(table),
         deflicker=table.get("deflicker", bool, False),
-        publish=sink_names(table, "publish"),
     )
     table.get("source", str)
     table.reject_unknown()
