@@ -381,6 +381,17 @@ class ConsoleSessions:
         return {key: self._states[key]}
 
 
+def console_day(build: DayBuild, client: ProtectClient
+                ) -> tuple[dict[str, Any], dict[str, Any], str, tuple[int, int]]:
+    """The camera, the console's record, the time zone and the local day's window
+    (epoch ms), from the console's bootstrap."""
+    boot = client.bootstrap()
+    camera = resolve_camera(boot["cameras"], build.settings.camera)
+    nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
+    zone = build.settings.timezone or nvr.get("timezone") or "UTC"
+    return camera, nvr, zone, day_window(build.date, zone)
+
+
 def scan(build: DayBuild) -> LoggedFailure | None:
     """Resolve the camera and the day, list its events, write the clip index."""
     layout, settings = build.layout, build.settings
@@ -391,11 +402,7 @@ def scan(build: DayBuild) -> LoggedFailure | None:
         log.info("offline: using the existing clip index")
         return None
     client = protect(build)
-    boot = client.bootstrap()
-    camera = resolve_camera(boot["cameras"], settings.camera)
-    nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
-    zone = settings.timezone or nvr.get("timezone") or "UTC"
-    window = day_window(build.date, zone)
+    camera, nvr, zone, window = console_day(build, client)
     retention = Retention.of(camera)
     record = camera_record(camera, nvr, build.date, zone, window, settings.events)
     previous = read_json(layout.camera_json, {}) or {}

@@ -35,7 +35,7 @@ from ..config import (
     positive,
     render_settings,
 )
-from ..days import day_window, local_time
+from ..days import local_time
 from ..errors import RemoteError, UsageError
 from ..files import read_json, write_json_if_changed
 from ..frames import BAD, GOOD
@@ -45,7 +45,7 @@ from ..probe import jpeg_size
 from ..records import FrameEntry
 from ..reporter import LoggedFailure
 from ..selection import Selection, parse_selection
-from .unifi import Retention, camera_record, console_settings, protect, resolve_camera
+from .unifi import Retention, camera_record, console_day, console_settings, protect
 
 log = logging.getLogger("tlbuild.unifi")
 FAILED = "failed"  # the console could not answer (retries spent): a rerun asks again
@@ -141,12 +141,7 @@ def scan(build: DayBuild) -> LoggedFailure | None:
             return build.fail(UsageError(f"no snapshot plan at {layout.snapshot_plan}: "
                                          "run scan (or a full build) online first"))
         return None
-    client = protect(build)
-    boot = client.bootstrap()
-    camera = resolve_camera(boot["cameras"], settings.camera)
-    nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
-    zone = settings.timezone or nvr.get("timezone") or "UTC"
-    window = day_window(build.date, zone)
+    camera, nvr, zone, window = console_day(build, protect(build))
     kept = Retention.of(camera)
     now_ms = int(time.time() * 1000)
     newest = min(kept.end, now_ms) if kept.end is not None else now_ms
