@@ -112,6 +112,23 @@ def test_multi_day_archive_is_cut_to_the_day(write_config, camera, app, tmp_path
     assert titles and titles == sorted(titles) and titles[0].endswith(":00")
 
 
+def test_timelapse3_gets_one_request_at_a_time_and_days_come_from_first_last(
+        write_config, camera, tmp_path, monkeypatch):
+    # size-split archives, named (as Timelapse3 does) by the local time they were
+    # archived: the last one, archived at midnight, carries the next day's date
+    def quarter(k: int) -> ArchiveSpec:
+        start = dt.datetime(2024, 1, 15, 6 * k, tzinfo=UTC)
+        named = start + dt.timedelta(hours=6)
+        return ArchiveSpec(f"Front_{named:%Y_%m_%d_%H%M}.mp4", "p1", start,
+                           start + dt.timedelta(hours=5, minutes=55), 12)
+    cam = camera("timelapse3", [quarter(k) for k in range(4)])
+    cam.fault("download", "slow", times=4, delay=0.3)  # downloads that overlap if allowed
+    assert build(config(write_config, cam, monkeypatch, workers=4)) == 0
+    assert probe(output(tmp_path)).frames == 48
+    assert cam.state.requests_to("timelapse2/download", 200) == 4
+    assert cam.state.max_in_flight == 1
+
+
 def test_timelapseme_cut_uses_the_real_frame_times(write_config, camera, tmp_path, monkeypatch):
     spec = weekly("week.avi")
     cam = camera("timelapseme", [spec])

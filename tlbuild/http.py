@@ -248,6 +248,12 @@ class HttpClient:
         """A request to a path of the device; clients with a login add it here."""
         return self.send(method, self.base + path, **kwargs)
 
+    def turn(self) -> AbstractContextManager[Any]:
+        """Held for each exchange with the device, from request to the answer's last
+        byte. Free for most devices; one that answers one request at a time (Axis
+        Timelapse3) makes its client wait its turn."""
+        return contextlib.nullcontext()
+
     # --- answers ---------------------------------------------------------------------
 
     def check(self, response: requests.Response, what: str) -> None:
@@ -279,7 +285,8 @@ class HttpClient:
         what = what or path
 
         def attempt() -> Any:
-            with self.request("GET", path, params=params, stream=True) as response:
+            with self.turn(), self.request("GET", path, params=params,
+                                           stream=True) as response:
                 if missing_ok and response.status_code == 404:
                     return None
                 self.check(response, what)
@@ -294,7 +301,7 @@ class HttpClient:
                  validate: Callable[[Path], T] | None = None,
                  on_bytes: Callable[[int, int | None], None] | None = None,
                  rate: float | None = None,
-                 hold: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+                 hold: Callable[[], AbstractContextManager[Any]] | None = None
                  ) -> tuple[int, T | None]:
         """Stream an answer into a temporary file beside `final`, check it, rename it.
 
@@ -302,9 +309,10 @@ class HttpClient:
         them, or None), the length against Content-Length, and `validate` (e.g. that
         every packet reads as video; raise Retryable). Failures worth repeating are
         retried with the policy, each attempt inside `hold()` (e.g. a slot of the
-        device); `rate` limits bytes per second. The temporary file never stays.
-        Returns the size and what `validate` returned."""
+        device; default: `turn`); `rate` limits bytes per second. The temporary file
+        never stays. Returns the size and what `validate` returned."""
         partial = partial_path(final)
+        hold = hold or self.turn
 
         def attempt() -> tuple[int, T | None]:
             try:

@@ -4,6 +4,8 @@ HTTP Digest auth (an admin account), the apps' read endpoints with real archives
 (MJPEG AVI for 1.x and TimelapseMe, H.264 MP4 with Range for 3.x, made by ffmpeg),
 and faults on demand: 5xx, 401, dropped connections and slow answers. Requests to
 `reset` or `export` are recorded, so tests can prove the client never sends them.
+Timelapse3's web server answers one request at a time: the others wait, and
+`max_in_flight` records how many a client had open at once.
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ class AxisState:
     log: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    serving: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    @property
+    def one_at_a_time(self) -> bool:
+        return self.app == "timelapse3"
 
     @property
     def container(self) -> str:
@@ -170,10 +179,24 @@ def make_handler(state: AxisState) -> type[QuietHandler]:
             self.send_body(200, json.dumps(payload).encode(), "application/json")
 
         def do_GET(self) -> None:
-            self._serve()
+            self._take_turn()
 
         def do_HEAD(self) -> None:
-            self._serve()
+            self._take_turn()
+
+        def _take_turn(self) -> None:
+            with state.lock:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                if state.one_at_a_time:
+                    with state.serving:
+                        self._serve()
+                else:
+                    self._serve()
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
 
         def _serve(self) -> None:
             url = urlsplit(self.path)

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..config import Secret
 from ..errors import AuthError, CameraNotFound, RemoteError
 from ..files import printable, safe_name
 from ..http import HttpClient, RetryPolicy, with_retries
+from ..slots import HostSlots
 
 log = logging.getLogger("tlbuild.axis")
 
@@ -115,8 +117,14 @@ class AxisClient(HttpClient):
         self.zone = zone
         self.rate = rate_limit_mbps * 1e6 / 8 if rate_limit_mbps else None
         self.session.auth = HTTPDigestAuth(username, password.reveal())
+        # Timelapse3's web server answers one request at a time: one exchange per
+        # camera at once, across threads and processes (the other apps are as small)
+        self._turns = HostSlots(f"axis:{self.base}", 1)
         self.app: str | None = None
         self.version: str | None = None
+
+    def turn(self) -> AbstractContextManager[Any]:
+        return self._turns.hold()
 
     def auth_error(self, response: requests.Response, what: str) -> AuthError:
         return AuthError(f"{self.base} rejected the credentials (HTTP "
@@ -221,10 +229,11 @@ class AxisClient(HttpClient):
     def remote_size(self, archive: Archive) -> int | None:
         """The file's size as the server sends it (HEAD Content-Length)."""
         def attempt() -> int | None:
-            response = self.request("HEAD", archive.path, params=archive.query)
-            self.check(response, f"HEAD {archive.filename}")
-            length = response.headers.get("Content-Length")
-            return int(length) if length and length.isdigit() else None
+            with self.turn(), self.request("HEAD", archive.path,
+                                           params=archive.query) as response:
+                self.check(response, f"HEAD {archive.filename}")
+                length = response.headers.get("Content-Length")
+                return int(length) if length and length.isdigit() else None
         try:
             return with_retries(attempt, self.policy, f"HEAD {archive.filename}")
         except RemoteError:
