@@ -192,7 +192,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
              "crf": settings.crf, "preset": settings.preset,
              "chapters": chapters(clips, day)}
     fit = size_filter(None, day.get("output_size"))
-    if plan.mode == INTERMEDIATE and first_pass(build, plan, clips):
+    if plan.mode == INTERMEDIATE and first_pass(
+            build, [intermediate_current(build, c, plan) for c in clips]):
         log.info("rendering %s: %d clips, %.0f s at %gx (%s, in one pass with the "
                  "intermediates)", output.name, len(clips), day["total_duration_secs"],
                  day["speed_factor"], how)
@@ -309,14 +310,11 @@ def intermediate_current(build: DayBuild, entry: dict[str, Any], plan: RenderPla
             and sidecar == wanted_sidecar(build, entry, plan))
 
 
-def first_pass(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]]) -> bool:
+def first_pass(build: DayBuild, current: list[bool]) -> bool:
     """Make the intermediates inside the render when most are missing (a first build):
     one decode then serves both, where separate steps would decode and encode twice.
     Not with a time overlay: each clip's intermediate shows its own times."""
-    if clock(build):
-        return False
-    missing = sum(not intermediate_current(build, c, plan) for c in clips)
-    return missing * 2 > len(clips)
+    return not clock(build) and current.count(False) * 2 > len(current)
 
 
 def intermediates_digest(build: DayBuild, clips: list[dict[str, Any]]) -> str:
@@ -418,16 +416,16 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
     def task_intermediate() -> Iterator[dict[str, Any]]:
         """Decode each clip once into the frames a render can use."""
         plan, clips = current_plan()
-        if not clips or (plan.mode == INTERMEDIATE and first_pass(build, plan, clips)):
+        # judged once, here: the clips were fetched before this task list is made
+        current = [intermediate_current(build, entry, plan) for entry in clips]
+        if not clips or (plan.mode == INTERMEDIATE and first_pass(build, current)):
             return  # none, or the render makes them all in its single pass
-        for entry in clips:
+        for entry, ready in zip(clips, current, strict=True):
             made = intermediate_path(build, entry)
             # the sidecar records the clip it was made from (no file_dep: an
             # intermediate made by the first-pass render has no doit state)
             yield task(build, "intermediate", make_intermediate, entry, plan,
-                       subtask=made.stem, targets=[made],
-                       uptodate=[lambda entry=entry: intermediate_current(build, entry,
-                                                                          plan)],
+                       subtask=made.stem, targets=[made], uptodate=[ready],
                        clean=[remove_files(made, sidecar_path(build, entry))])
 
     @create_after(executed="speed", target_regex=r".*_timelapse\.mp4$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class DayLayout:
         """Present when the day's downloaded inputs were pruned (the video stays)."""
         return self.root / "metadata" / "pruned.json"
 
-    @property
+    @cached_property  # asked for every clip of the day
     def clip_dir(self) -> Path:
         return self.root / "clips" / self.label / self.day
 
@@ -95,7 +96,7 @@ class DayLayout:
         """Each frame's measured mean brightness (for skip_dark), kept between runs."""
         return self.root / "manifests" / "brightness.json"
 
-    @property
+    @cached_property
     def intermediate_dir(self) -> Path:
         return self.root / "intermediates"
 
