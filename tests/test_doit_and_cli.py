@@ -47,8 +47,14 @@ def test_doit_build_list_info_partial_rebuild_and_clean(write_config, nvr, tmp_p
     assert doit("render", "camera=yard", "date=2024-01-15", config=config).returncode == 0
     assert day.timelapse("yard").exists() and nvr.count("export") == exports
 
+    dry = doit("clean", "--dry-run", "camera=yard", "date=2024-01-15", config=config)
+    assert dry.returncode == 0 and day.timelapse("yard").exists()
+    assert f"removing {day.timelapse('yard')}" in dry.stdout
     cleaned = doit("clean", "camera=yard", "date=2024-01-15", config=config)
     assert cleaned.returncode == 0, cleaned.stderr
+    # each task says what it removes, in words and paths, not as doit's function names
+    assert "<locals>" not in cleaned.stdout and "function" not in cleaned.stdout
+    assert f"removing {day.timelapse('yard')}" in cleaned.stdout
     assert not day.clips() and not day.timelapse("yard").exists()
     assert not (day.root / "manifests" / "clip_index.json").exists()
     assert not (day.root / "metadata" / "day.json").exists()

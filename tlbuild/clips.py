@@ -24,7 +24,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from doit import create_after
-from doit.task import clean_targets
 
 from . import __version__
 from .build import DayBuild
@@ -32,7 +31,7 @@ from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
 from .errors import MediaError
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file, speed_text
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from .graph import remove_files, task, verify_output, verify_task
+from .graph import task, verify_output, verify_task
 from .overlay import clock_filters
 from .probe import keyframe_interval, probe
 from .records import ClipEntry, DaySummary
@@ -426,7 +425,7 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
             # intermediate made by the first-pass render has no doit state)
             yield task(build, "intermediate", make_intermediate, entry, plan,
                        subtask=made.stem, targets=[made], uptodate=[ready],
-                       clean=[remove_files(made, sidecar_path(build, entry))])
+                       clean=[sidecar_path(build, entry)])
 
     @create_after(executed="speed", target_regex=r".*_timelapse\.mp4$")
     def task_render() -> dict[str, Any]:
@@ -441,8 +440,7 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
                     file_dep=[layout.concat, layout.day_json],
                     targets=[layout.timelapse],
                     uptodate=[inputs_unchanged, build.output_as_rendered],
-                    clean=[clean_targets, remove_files(layout.intermediate_dir,
-                                                       layout.intermediates_list)])
+                    clean=[layout.intermediate_dir, layout.intermediates_list])
 
     def task_verify() -> dict[str, Any]:
         """Check the clips, the order and the output (spec section 10, made exact)."""

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from doit import create_after
-from doit.task import clean_targets
 from doit.tools import config_changed
 
 from . import __version__, console
@@ -38,10 +37,11 @@ def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
          subtask: str | None = None, reads: dict[str, Any] | None = None,
          file_dep: Iterable[Path | str] = (), targets: Iterable[Path | str] = (),
          task_dep: Iterable[str] = (), uptodate: Iterable[Any] = (),
-         clean: Any = True) -> dict[str, Any]:
+         clean: bool | Iterable[Path] = True) -> dict[str, Any]:
     """One doit task as data. `reads`: exactly the settings the action reads (with
     the ffmpeg version: a new ffmpeg makes its output again); `uptodate`: more
-    checks of the task's own."""
+    checks of the task's own; `clean`: whether `doit clean` removes the targets, or
+    the files it removes with them."""
     targets = [Path(path) for path in targets]
     checks = list(uptodate)
     if reads is not None:
@@ -49,49 +49,47 @@ def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
     made_json = [path for path in targets if path.suffix == ".json"]
     if made_json:
         checks.append(json_intact(*made_json))
-    if clean is True:
-        clean = [clean_targets]
-    if clean:  # and the folders that leaves empty
-        clean = [*clean, remove_empty_folders(build, targets)]
+    if clean is not False:
+        clean = [Cleanup(build.layout.root, () if clean is True else clean)]
     made = {"actions": [build.action(f"{name}:{subtask}" if subtask else name, action,
                                      *args)],
             "file_dep": [str(path) for path in file_dep],
             "targets": [str(path) for path in targets], "task_dep": list(task_dep),
-            "uptodate": checks, "clean": clean, "verbosity": 2}
+            "uptodate": checks, "clean": clean or [], "verbosity": 2}
     if subtask is not None:
         made["name"] = subtask
     return made
 
 
-def remove_files(*paths: Path) -> tuple[Callable[..., None], list[Any]]:
-    """A `clean` action for files that are not targets (sidecars, folders)."""
-    def remove() -> None:
+class Cleanup:
+    """A task's whole `clean`, as one action: its targets, the files named beside them
+    (sidecars, folders), then the folders that leaves empty up to the camera-day's
+    folder, so `doit clean` leaves no empty tree behind. `doit clean` prints each
+    action as `Python: ` + str(action)[1:]: hence `__str__`."""
+
+    def __init__(self, root: Path, also: Iterable[Path] = ()):
+        self.root, self.also = root, list(also)
+
+    def __str__(self) -> str:
+        return "<remove what the task made" + (", with its sidecars" if self.also else "")
+
+    def __call__(self, targets: list[str], dryrun: bool = False) -> None:
+        paths = [*map(Path, targets), *self.also]
         for path in paths:
-            if path.is_dir():
+            if not (path.exists() or path.is_symlink()):
+                continue
+            print(f"  removing {path}")
+            if dryrun:
+                continue
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-    return (remove, [])
-
-
-def remove_empty_folders(build: DayBuild, paths: list[Path]) -> tuple[Any, list[Any]]:
-    """A `clean` action: the folders of these paths that are left empty, up to the
-    camera-day's folder (so `doit clean` leaves no empty tree behind)."""
-    def remove() -> None:
-        root = build.layout.root
         for folder in sorted({path.parent for path in paths}, reverse=True):
-            while folder != root and root in folder.parents and folder.is_dir() \
-                    and not any(folder.iterdir()):
+            while (not dryrun and folder != self.root and self.root in folder.parents
+                   and folder.is_dir() and not any(folder.iterdir())):
                 folder.rmdir()
                 folder = folder.parent
-    return (remove, [])
-
-
-def clean_day(build: DayBuild) -> list[Any]:
-    """The `clean` of a source's scan: its targets and the folder's owner mark (the
-    log and doit's state stay)."""
-    owner = build.layout.owner_file
-    return [clean_targets, remove_files(owner)]
 
 
 # --- one verify for every source -------------------------------------------------
@@ -252,7 +250,7 @@ def pruned_tasks(build: DayBuild, check: Callable[[DayBuild], Any]) -> dict[str,
     def task_render() -> dict[str, Any]:
         """The video of a pruned day: kept as it is."""
         return task(build, "render", keep, targets=[layout.timelapse], uptodate=[True],
-                    clean=[])
+                    clean=False)
 
     def task_verify() -> dict[str, Any]:
         """Check the video as it is."""

@@ -43,7 +43,7 @@ from ..days import day_window
 from ..errors import MediaError, UsageError
 from ..ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from ..graph import clean_day, task, verify_output, verify_task
+from ..graph import task, verify_output, verify_task
 from ..http import Unavailable
 from ..overlay import clock_filters
 from ..records import ArchiveEntry, DaySummary
@@ -346,7 +346,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         """Detect the app, list its archives, pick this day's (read only)."""
         return task(build, "scan", scan, targets=[layout.camera_json, layout.archive_index],
                     uptodate=[False],
-                    clean=clean_day(build))
+                    clean=[layout.owner_file])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:

@@ -47,7 +47,7 @@ from ..days import utc_dates
 from ..errors import UsageError
 from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
-from ..graph import clean_day, remove_files, task
+from ..graph import task
 from ..probe import jpeg_size
 from ..records import FrameEntry
 from ..selection import Selection, parse_selection
@@ -321,7 +321,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
     def task_scan() -> dict[str, Any]:
         """List the device's objects for every key date the local day can touch."""
         return task(build, "scan", scan, targets=[layout.object_list], uptodate=[False],
-                    clean=clean_day(build))
+                    clean=[layout.owner_file])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:
@@ -333,7 +333,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             yield task(build, "fetch", store.fetch, frame, subtask=frame["id"],
                        reads={"etags": etags(frame)}, targets=[record],
                        uptodate=[store.image_intact(frame)],
-                       clean=[remove_files(record, store.image_path(frame))])
+                       clean=[store.image_path(frame)])
 
     def inputs() -> list[Path]:
         records = [store.record_path(frame) for frame in read_json(layout.object_list, [])]

@@ -34,7 +34,7 @@ from ..config import (
 from ..days import day_window, local_time
 from ..errors import CameraNotFound, ConfigError, RemoteError, TlbuildError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
-from ..graph import clean_day, task
+from ..graph import task
 from ..records import ClipEntry
 from ..reporter import LoggedFailure
 from .unifi_client import EVENT_TYPES, ProtectClient, session_key
@@ -557,7 +557,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
         # always asks the console; its files change only with their content
         return task(build, "scan", scan, targets=[layout.camera_json, layout.clip_index],
                     uptodate=[False],
-                    clean=clean_day(build))
+                    clean=[layout.owner_file])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:

@@ -39,7 +39,7 @@ from ..days import local_time
 from ..errors import RemoteError, UsageError
 from ..files import read_json, write_json_if_changed
 from ..frames import BAD, GOOD
-from ..graph import clean_day, remove_files, task
+from ..graph import task
 from ..http import Unavailable
 from ..probe import jpeg_size
 from ..records import FrameEntry
@@ -258,7 +258,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
     def task_scan() -> dict[str, Any]:
         """Resolve the camera and write the times to ask for."""
         return task(build, "scan", scan, targets=[layout.camera_json, layout.snapshot_plan],
-                    uptodate=[False], clean=clean_day(build))
+                    uptodate=[False], clean=[layout.owner_file])
 
     @create_after(executed="scan")
     def task_fetch() -> Iterator[dict[str, Any]]:
@@ -271,7 +271,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
             yield task(build, "fetch", stills.fetch, moment, subtask=str(moment),
                        reads={"size": size}, targets=[record],
                        uptodate=[stills.done(moment)],
-                       clean=[remove_files(record, stills.image_path(moment))])
+                       clean=[stills.image_path(moment)])
 
     def inputs() -> list[Path]:
         plan = read_json(layout.snapshot_plan, {})
