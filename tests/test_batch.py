@@ -82,6 +82,7 @@ def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 shard(s): 4 ok" in result.stdout
     assert len(timelapses(tmp_path)) == 4
+    assert nvr.count("login") == 1  # one session for every shard on the console
 
 
 def test_sigterm_mid_batch_keeps_finished_work_and_the_rerun_completes(write_config, make_nvr,
