@@ -71,7 +71,7 @@ class Cleanup:
         self.root, self.also = root, list(also)
 
     def __str__(self) -> str:
-        return "<remove what the task made" + (", with its sidecars" if self.also else "")
+        return "<remove what the task made"
 
     def __call__(self, targets: list[str], dryrun: bool = False) -> None:
         paths = [*map(Path, targets), *self.also]
