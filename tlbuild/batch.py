@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import console
-from .config import Config
+from .config import Config, render_choices
 from .days import parse_date
 from .errors import TlbuildError, UsageError
 from .reporter import LoggedFailure, progress_reporter
@@ -225,7 +225,9 @@ class Batch:
         cameras = sorted({shard.camera for shard in self.shards})
         days = [(shard_root(self.config, self.out, Shard(camera, date)), camera, date)
                 for camera in cameras for date in known_dates(self.config, self.out, camera)]
-        done = prune(days, self.config.prune_after_days)
+        done, _ = prune(days, self.config.prune_after_days,
+                        choices={camera: render_choices(self.config.camera(camera))
+                                 for camera in cameras})
         if done:
             console.echo(f"pruned {len(done)} camera-day(s) older than "
                          f"{self.config.prune_after_days} days: "

@@ -55,6 +55,9 @@ class DayBuild:
             f"camera {settings.name!r}: password from {source.describe()}") \
             if source else None
         self.outcome = Outcome()
+        self.force = False  # render --force: render again even if up to date
+        self.rebuild = False  # run --rebuild: the full graph of a pruned day
+        self.checked: dict[str, Any] = {}  # file stamp -> decode of a fresh render
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.Lock()
@@ -67,6 +70,12 @@ class DayBuild:
             if name not in self._shared:
                 self._shared[name] = make()
             return self._shared[name]
+
+    @property
+    def pruned(self) -> bool:
+        """The inputs were pruned and this run does not rebuild them: the video is
+        checked and published as it is."""
+        return self.layout.pruned_json.exists() and not self.rebuild
 
     @property
     def label(self) -> str:
@@ -164,6 +173,8 @@ class DayBuild:
         """doit uptodate for render: the output is still what the render wrote. A
         video changed, truncated or replaced since is rendered again."""
         stamp = self.output_stamp()
+        if self.force:
+            return False
         if values.get("rendered") == stamp:
             return True
         if stamp is not None and values.get("rendered"):

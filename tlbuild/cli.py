@@ -24,6 +24,7 @@ from .config import (
     Secret,
     SecretSource,
     load_config,
+    render_choices,
     validate_host,
     validate_render,
     with_overrides,
@@ -32,6 +33,7 @@ from .days import parse_date
 from .errors import NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
 from .graph import namespace
+from .pruned import RebuildGuard
 from .records import RunRecord
 from .runtime import (
     install_signal_handlers,
@@ -288,16 +290,18 @@ def run_cameras(args: argparse.Namespace) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     from .batch import Shard, known_dates, parse_cameras, shard_root
     from .prune import prune
-    if args.keep_days < 0:
-        raise UsageError("--keep-days must be 0 or more")
+    if not 0 <= args.keep_days <= 36500:
+        raise UsageError("--keep-days must be a number of days from 0 to 36500")
     config = load_config(args.config)
     wanted = args.cameras or ([args.camera] if args.camera else ["all"])
+    cameras = parse_cameras(wanted, config)
     days = [(shard_root(config, args.out, Shard(camera, date)), camera, date)
-            for camera in parse_cameras(wanted, config)
-            for date in known_dates(config, args.out, camera)]
-    done = prune(days, args.keep_days, args.dry_run)
+            for camera in cameras for date in known_dates(config, args.out, camera)]
+    done, kept = prune(days, args.keep_days, args.dry_run, choices={
+        camera: render_choices(config.camera(camera)) for camera in cameras})
     print(f"{'would prune' if args.dry_run else 'pruned'} {len(done)} camera-day(s): "
-          f"{sum(p.files for p in done)} files, {sum(p.bytes for p in done) / 1e6:.1f} MB")
+          f"{sum(p.files for p in done)} files, {sum(p.bytes for p in done) / 1e6:.1f} MB"
+          + (f"; kept the inputs of {len(kept)} old day(s) (see above)" if kept else ""))
     return 0
 
 
@@ -542,20 +546,24 @@ def run(args: argparse.Namespace) -> int:
         return verify_only(build)
     if args.command != "render":
         demo.start(build)  # a "simulator" camera: its device, in this process
-    if getattr(args, "rebuild", False):  # the full graph again, not the pruned one
-        build.layout.pruned_json.unlink(missing_ok=True)
+    build.force = bool(getattr(args, "force", False))
+    build.rebuild = bool(getattr(args, "rebuild", False))  # the full graph of a pruned day
     names = namespace(build)  # the day's lock, before anything is written
     try:
+        guard = RebuildGuard(build) if build.rebuild and \
+            build.layout.pruned_json.exists() else None
         handler = build.start_log()
         try:
-            if getattr(args, "force", False):  # a missing video is always rendered
-                build.layout.timelapse.unlink(missing_ok=True)
             tasks = COMMAND_TASKS[args.command]
             if args.command == "publish" and args.sink:
                 tasks = [f"publish:{args.sink}"]
             result = run_doit(names, ["run", *tasks])
             code, reason = exit_code(build, result, args.command)
+            if guard is not None:
+                code, reason = guard.settle(code, reason)
         except KeyboardInterrupt:
+            if guard is not None:
+                guard.settle(130, None)
             record_run(build, args.command, 130, "interrupted (Ctrl-C or SIGTERM)")
             raise
         finally:

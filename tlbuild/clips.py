@@ -31,7 +31,7 @@ from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
 from .errors import MediaError
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file, speed_text
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from .graph import task, verify_output, verify_task
+from .graph import checked_render, task, verify_output, verify_task
 from .overlay import clock_filters
 from .probe import keyframe_interval, probe
 from .records import ClipEntry, DaySummary
@@ -186,7 +186,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     how = plan.mode + (f", every {plan.step}th frame" if plan.step > 1 else "")
     # every path: the footage sped up, one frame per output tick (fps filter), the
     # last frame held to the day's exact frame count: the same on every ffmpeg
-    chain = {"speed": speed_text(day["speed_factor"]), "fps": settings.fps,
+    chain = {"check": checked_render(build, day["output_frames"], settings.fps),
+             "speed": speed_text(day["speed_factor"]), "fps": settings.fps,
              "frames": day["output_frames"], "pad": PAD_SECS,
              "crf": settings.crf, "preset": settings.preset,
              "chapters": chapters(clips, day)}
@@ -365,7 +366,7 @@ def verify(build: DayBuild) -> dict[str, Any]:
     if not day.get("valid_clips"):
         return {"output": None}
     checks: dict[str, bool] = {}
-    if not layout.pruned_json.exists():  # pruned on purpose: only the video is checked
+    if not build.pruned:  # pruned on purpose: only the video is checked
         lines, included = concat_entries(build)
         paths = [layout.clip_path(entry["file_path"]) for entry in included]
         checks = {
@@ -402,7 +403,7 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
                     reads={"render": settings.as_dict(), **(details_read or {}),
                            "overlay_time": getattr(build.settings, "overlay_time", False)},
                     file_dep=[layout.concat, layout.clip_index],
-                    targets=[layout.day_json])
+                    targets=[layout.day_json], stamped=True)
 
     def current_plan() -> tuple[RenderPlan, list[dict[str, Any]]]:
         day = read_json(layout.day_json, {}) or {}

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -246,10 +247,13 @@ Chapter = tuple[float, str]  # (start in output seconds, title)
 
 
 def render_file(template: str, output: Path, expected_secs: float, *,
-                chapters: list[Chapter] | None = None, **values: Any) -> None:
+                chapters: list[Chapter] | None = None,
+                check: Callable[[Path], None] | None = None, **values: Any) -> None:
     """Render a command template into `output`, atomically: ffmpeg writes
     `<output>.partial`, which is renamed only when ffmpeg succeeded. `chapters` are
-    added to the MP4 before the rename (a stream copy: the frames stay as made)."""
+    added to the MP4 before the rename (a stream copy: the frames stay as made).
+    `check` inspects the finished partial before the rename and raises if it is not
+    good: the file it would replace stays as it was."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(output)
     argv = render_argv(template, output=partial, **values)
@@ -257,6 +261,8 @@ def render_file(template: str, output: Path, expected_secs: float, *,
         run_ffmpeg(argv, expected_secs, f"render {output.name}")
         if chapters:
             add_chapters(partial, chapters, expected_secs)
+        if check is not None:
+            check(partial)
         commit_partial(partial, output)
     finally:
         partial.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ from .build import DayBuild
 from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import read_json, write_bytes_if_changed, write_json_if_changed
-from .graph import task, verify_output, verify_task
+from .graph import checked_render, task, verify_output, verify_task
 from .probe import mean_brightness
 from .records import DaySummary, FrameEntry
 from .selection import Selection
@@ -191,7 +191,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
                 frame_count=day["frame_count"], crf=settings.render.crf,
                 preset=settings.render.preset, overlay=settings.overlay_time, font=font,
                 deflicker=getattr(settings, "deflicker", False),
-                chapters=hour_chapters(build, day["fps"]))
+                chapters=hour_chapters(build, day["fps"]),
+                check=checked_render(build, day["frame_count"], day["fps"]))
     return {"rendered": build.output_stamp()}
 
 
@@ -244,7 +245,7 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
                     reads={"render": settings.render.as_dict(),
                            "overlay": settings.overlay_time, "deflicker": deflicker},
                     file_dep=[layout.frame_index, layout.frames_list],
-                    targets=[layout.day_json])
+                    targets=[layout.day_json], stamped=True)
 
     def task_render() -> dict[str, Any]:
         """Render the frames to an H.264 MP4."""

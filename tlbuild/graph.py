@@ -24,7 +24,7 @@ from . import __version__, console
 from .build import DayBuild
 from .errors import MediaError, storage_error
 from .ffmpeg import check_ffmpeg, ffmpeg_version, require_filter
-from .files import json_intact
+from .files import file_stamp, json_intact
 from .probe import decode, probe
 from .records import VerifyReport
 from .reporter import progress_reporter
@@ -37,13 +37,18 @@ def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
          subtask: str | None = None, reads: dict[str, Any] | None = None,
          file_dep: Iterable[Path | str] = (), targets: Iterable[Path | str] = (),
          task_dep: Iterable[str] = (), uptodate: Iterable[Any] = (),
-         clean: bool | Iterable[Path] = True) -> dict[str, Any]:
+         clean: bool | Iterable[Path] = True, stamped: bool = False) -> dict[str, Any]:
     """One doit task as data. `reads`: exactly the settings the action reads (with
     the ffmpeg version: a new ffmpeg makes its output again); `uptodate`: more
     checks of the task's own; `clean`: whether `doit clean` removes the targets, or
-    the files it removes with them."""
+    the files it removes with them; `stamped`: the task runs again when a target is
+    not the file it wrote (doit saves its state when a run ends: a run killed
+    after the write leaves a target newer than the state that says it is current)."""
     targets = [Path(path) for path in targets]
     checks = list(uptodate)
+    if stamped:
+        action = _stamping(action, targets)
+        checks.append(lambda task, values: values.get("made") == _stamps(targets))
     if reads is not None:
         checks.insert(0, config_changed({**reads, "ffmpeg": ffmpeg_version()}))
     made_json = [path for path in targets if path.suffix == ".json"]
@@ -59,6 +64,20 @@ def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
     if subtask is not None:
         made["name"] = subtask
     return made
+
+
+def _stamps(paths: list[Path]) -> dict[str, str | None]:
+    return {path.name: file_stamp(path) for path in paths}
+
+
+def _stamping(action: Callable[..., Any], targets: list[Path]) -> Callable[..., Any]:
+    """`action`, with the stamps of the targets it wrote added to its saved values."""
+    def run(*args: Any) -> Any:
+        result = action(*args)
+        if result is None or isinstance(result, dict):
+            return {**(result or {}), "made": _stamps(targets)}
+        return result
+    return run
 
 
 class Cleanup:
@@ -92,6 +111,24 @@ class Cleanup:
                 folder = folder.parent
 
 
+class KeptWhenPruned:
+    """`doit clean` of a pruned day: the video, its records and receipts stay (its
+    inputs are gone, so nothing could build it again); say so and how to go on."""
+
+    def __init__(self, build: DayBuild):
+        self.build = build
+
+    def __str__(self) -> str:
+        return "<keep the video of a pruned day"
+
+    def __call__(self, targets: list[str], dryrun: bool = False) -> None:
+        build = self.build
+        print(f"  keeping {build.layout.timelapse} with its verify record and publish "
+              "receipts: this day's inputs were pruned, so it could not be built again; "
+              f"`tlbuild --camera {build.settings.name} run --date {build.date} "
+              "--rebuild` re-downloads them, or delete the day's folder by hand")
+
+
 # --- one verify for every source -------------------------------------------------
 
 def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bool],
@@ -106,7 +143,8 @@ def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bo
     wanted = frames / fps
     measured = decoded = info = None
     if output.is_file() and output.stat().st_size > 0:
-        decoded = decode(output)
+        # a render of this run decoded its video before swapping it in: not twice
+        decoded = build.checked.get(file_stamp(output)) or decode(output)
         try:
             info = probe(output)
             measured = info.duration
@@ -125,7 +163,8 @@ def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bo
                           frames=decoded.frames if decoded else None,
                           expected_frames=frames, duration_secs=measured,
                           expected_duration_secs=round(wanted, 3), fps=fps,
-                          decode_errors=decoded.errors[:5] if decoded else [])
+                          decode_errors=decoded.errors[:5] if decoded else [],
+                          stamp=file_stamp(output))
     report.write(build.layout.verify_json)
     if not report.ok:
         raise MediaError(f"verification of {output.name} failed: "
@@ -135,6 +174,24 @@ def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bo
                          f"details in {build.layout.verify_json}")
     log.info("verified %s: %d frames, %.2f s", output.name, frames, measured)
     return {"output": build.output_stamp()}
+
+
+def checked_render(build: DayBuild, frames: int, fps: float) -> Callable[[Path], None]:
+    """The check a new timelapse passes before it replaces the day's video: every
+    frame decodes and there are exactly `frames` of them. A render that fails it
+    leaves the video before it in place (a finished video is only ever replaced by a
+    verified successor); verify then reuses this decode."""
+    def check(partial: Path) -> None:
+        decoded = decode(partial)
+        if decoded.errors or decoded.frames != frames:
+            problem = (f"it has {decoded.frames} frames, {frames} expected"
+                       if not decoded.errors else f"decode errors ({decoded.errors[0][:120]})")
+            kept = ("the video before it is kept" if build.layout.timelapse.exists()
+                    else "nothing was written")
+            raise MediaError(f"the new render of {build.layout.timelapse.name} failed "
+                             f"its check: {problem}; {kept}")
+        build.checked[file_stamp(partial)] = decoded
+    return check
 
 
 def verify_problems(report: VerifyReport) -> str:
@@ -173,12 +230,15 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI:
     the source's tasks (from the registry), then the publish tasks. `lock`: this run
     changes the camera-day (not `doit list` or `info`), so it takes its lock first."""
+    from .pruned import refuse_changes
     from .publish import tasks as publish
     from .sources import SOURCES
     console.set_day(build.label)
     check_ffmpeg()  # an unusable ffmpeg is refused before any request
     if getattr(build.settings, "overlay_time", False):
         require_filter("drawtext", "overlay_time")
+    if build.pruned:
+        refuse_changes(build)
     try:
         build.layout.root.mkdir(parents=True, exist_ok=True)
         build.check_owner()
@@ -188,7 +248,7 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     except OSError as error:  # a read-only or full disk: one line, no traceback
         raise storage_error(error) from None
     source = SOURCES[build.settings.source]
-    if build.layout.pruned_json.exists():  # the inputs are gone; the video stays built
+    if build.pruned:  # the inputs are gone; the video stays built
         names = {**pruned_tasks(build, source.verify), **publish.tasks(build, build.sinks)}
         order = ["render", "verify", "publish"]
     else:
@@ -249,11 +309,15 @@ def pruned_tasks(build: DayBuild, check: Callable[[DayBuild], Any]) -> dict[str,
 
     def task_render() -> dict[str, Any]:
         """The video of a pruned day: kept as it is."""
-        return task(build, "render", keep, targets=[layout.timelapse], uptodate=[True],
+        made = task(build, "render", keep, targets=[layout.timelapse], uptodate=[True],
                     clean=False)
+        made["clean"] = [KeptWhenPruned(build)]
+        return made
 
     def task_verify() -> dict[str, Any]:
         """Check the video as it is."""
-        return verify_task(build, check, file_dep=[layout.day_json])
+        made = verify_task(build, check, file_dep=[layout.day_json])
+        made["clean"] = []  # the record of the one video there is
+        return made
 
     return {"task_render": task_render, "task_verify": task_verify}

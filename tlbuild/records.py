@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypedDict
 
-from .files import read_json, write_json_if_changed
+from .errors import TlbuildError
+from .files import file_stamp, read_json, write_json_if_changed
+from .probe import probe
 
 
 class ClipEntry(TypedDict, total=False):
@@ -116,6 +118,7 @@ class VerifyReport:
     expected_duration_secs: float
     fps: float
     decode_errors: list[str] = field(default_factory=list)
+    stamp: str | None = None  # size:mtime of the file checked (files.file_stamp)
 
     def write(self, path: Path) -> None:
         write_json_if_changed(path, asdict(self))
@@ -124,8 +127,36 @@ class VerifyReport:
     def read(cls, path: Path) -> VerifyReport | None:
         return _read(cls, read_json(path, None))
 
+    def describes(self, video: Path) -> bool:
+        """The video on disk is the one this report checked: same size and mtime
+        (a report without a stamp, from an older tlbuild: same packet count)."""
+        if self.stamp is not None:
+            return self.stamp == file_stamp(video)
+        if not video.is_file() or self.frames is None:
+            return False
+        try:
+            return probe(video).frames == self.frames
+        except TlbuildError:
+            return False
+
     def failed_checks(self) -> list[str]:
         return [name for name, ok in self.checks.items() if not ok]
+
+
+def verified_video(verify_json: Path, video: Path) -> tuple[VerifyReport | None, str | None]:
+    """The verify report of `video` if that video is verified good as it is on disk
+    now, else None and why not (no verify record, failed checks, changed since)."""
+    report = VerifyReport.read(verify_json)
+    if not video.is_file():
+        return None, "the video is missing"
+    if report is None:
+        return None, "the video was never verified"
+    if not report.ok:
+        return None, f"its verification failed ({', '.join(report.failed_checks())})"
+    if not report.describes(video):
+        return None, ("the video changed since it was verified (damaged or replaced?): "
+                      "`tlbuild verify` checks it again")
+    return report, None
 
 
 @dataclass(frozen=True)

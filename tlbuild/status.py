@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .layout import DayLayout
-from .records import DaySummary, RunRecord, VerifyReport
+from .records import DaySummary, RunRecord, VerifyReport, verified_video
 
 BUILT, FAILED, MISSING = "built", "failed", "missing"
 
@@ -29,8 +29,9 @@ class DayState:
     last_run: dict[str, Any] | None = None
 
     def line(self) -> str:
-        video = (f"  {self.video} ({self.duration_secs:.1f} s, "
-                 f"{self.size / 1e6:.1f} MB)" if self.video else "")
+        video = f"  {self.video}" if self.video else ""
+        if self.video and self.duration_secs is not None and self.size is not None:
+            video += f" ({self.duration_secs:.1f} s, {self.size / 1e6:.1f} MB)"
         return f"{self.camera:<16} {self.date}  {self.state:<7} {self.detail}{video}"
 
 
@@ -45,7 +46,11 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
     if run and run.exit_code not in (0, 1):  # the latest run did not build it
         return DayState(state=FAILED, detail=f"{run.outcome}: {run.reason or 'see the log'}"
                         f" ({run.command} at {run.time})", **base)
-    if layout.timelapse.is_file() and report and report.ok:
+    verified, why_not = verified_video(layout.verify_json, layout.timelapse)
+    if report and report.ok and why_not and layout.timelapse.is_file():
+        # checked once, but the file on disk is not the one checked
+        return DayState(state=FAILED, detail=why_not, video=str(layout.timelapse), **base)
+    if verified:
         detail = f"{summary.used} {summary.kind}" if summary else "built"
         if summary and summary.failed:
             detail += f"; {summary.failed} failed: {summary.reason}"

@@ -150,6 +150,7 @@ def tasks(build: DayBuild, sinks: list[Sink]) -> dict[str, Any]:
             # again only when the video or the sink's settings change
             yield task(build, "publish", publish, sink, subtask=sink.name, reads=settings,
                        file_dep=[build.layout.timelapse],
-                       targets=[receipt_path(build, sink)])
+                       targets=[receipt_path(build, sink)],
+                       clean=not build.pruned)  # a pruned day's video stays published
 
     return {"task_publish": task_publish}

@@ -43,7 +43,7 @@ from ..days import day_window
 from ..errors import MediaError, UsageError
 from ..ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from ..graph import task, verify_output, verify_task
+from ..graph import checked_render, task, verify_output, verify_task
 from ..http import Unavailable
 from ..overlay import clock_filters
 from ..records import ArchiveEntry, DaySummary
@@ -296,7 +296,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
         log.info("no archived frames for this day")
         return None
     render_file("concat_copy.j2", build.layout.timelapse, day["duration_secs"],
-                concat=build.layout.segments_list, chapters=archive_chapters(build, day))
+                concat=build.layout.segments_list, chapters=archive_chapters(build, day),
+                check=checked_render(build, day["frame_count"], day["fps"]))
     return {"rendered": build.output_stamp()}
 
 
@@ -390,7 +391,7 @@ def tasks(build: DayBuild) -> dict[str, Any]:
                     reads={"render": settings.render.as_dict(),
                            "fps": output_fps(build, archives)},
                     file_dep=[layout.archive_index],
-                    targets=[layout.day_json, layout.segments_list])
+                    targets=[layout.day_json, layout.segments_list], stamped=True)
 
     @create_after(executed="scan")
     def task_render() -> dict[str, Any]:
