@@ -181,3 +181,18 @@ def test_no_secret_in_receipts_logs_state_or_output(write_config, nvr, allsky, t
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             assert APIKEY.encode() not in path.read_bytes(), path
+
+
+def test_the_day_page_links_only_http_urls_from_a_sink(write_config, nvr, allsky, tmp_path,
+                                                       monkeypatch):
+    cfg = config(write_config, nvr, allsky_sink(allsky), monkeypatch)
+    assert run(cfg) == 0
+    page = (tmp_path / "out/yard" / DATE / "report.html").read_text()
+    # the server's relative URL, resolved against the sink: it opens from the page
+    assert f'href="{allsky.url}/images/video/' in page
+    allsky.state.answer_url = "javascript:alert(document.domain)//"
+    assert run(cfg, "--crf", "30") == 0  # a new video, published again
+    page = (tmp_path / "out/yard" / DATE / "report.html").read_text()
+    assert receipt(tmp_path)["url"].startswith("javascript:")
+    assert 'href="javascript' not in page.lower()
+    assert "javascript:alert(document.domain)//" in page  # shown as text

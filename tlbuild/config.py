@@ -127,6 +127,11 @@ class AllskySink:
     def endpoint(self) -> str:
         return self.address or self.url
 
+    @property
+    def link_base(self) -> str:
+        """What a relative URL in this sink's answer is relative to."""
+        return self.endpoint
+
     def settings(self) -> dict[str, Any]:
         """What decides whether a video must be sent again (never the key itself)."""
         return {"kind": self.kind, "url": self.url, "username": self.username,
@@ -146,6 +151,10 @@ class S3Sink:
     profile: str | None = None
     tls_insecure: bool = False
     kind: str = "s3"
+
+    @property
+    def link_base(self) -> str | None:
+        return self.endpoint_url
 
     def settings(self) -> dict[str, Any]:
         return {"kind": self.kind, "bucket": self.bucket, "prefix": self.prefix,

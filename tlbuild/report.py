@@ -13,6 +13,7 @@ import logging
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -114,6 +115,20 @@ def _mark(first: float, last: float, window: tuple[int, int], zone: ZoneInfo, st
             "title": f"{when:%H:%M:%S} {label}" + (f": {reason}" if reason else "")}
 
 
+def safe_link(url: Any, base: str | None) -> str | None:
+    """`url` as a link a page may carry: an absolute http(s) URL, or a relative one
+    resolved against `base` (the server that gave it); None for anything else
+    (`javascript:`, `data:`, control characters), which the page shows as text."""
+    if not isinstance(url, str) or not url.strip() or any(
+            ord(char) < 32 or ord(char) == 127 for char in url):
+        return None
+    url = url.strip()
+    if not urlsplit(url).scheme and base:
+        url = urljoin(base.rstrip("/") + "/", url)
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 def write_report(build: DayBuild) -> None:
     layout = build.layout
     day = read_json(layout.day_json, {}) or {}
@@ -125,8 +140,17 @@ def write_report(build: DayBuild) -> None:
     end = dt.datetime.combine(build.date + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     window = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
     report = VerifyReport.read(layout.verify_json)
-    receipts = [read_json(path, {}) for path in sorted((layout.root / "publish").glob(
-        "*.json"))]
+    bases = {sink.name: sink.link_base for sink in build.sinks}
+    receipts = []
+    for path in sorted((layout.root / "publish").glob("*.json")):
+        receipt = read_json(path, None)
+        if isinstance(receipt, dict):  # what a server answered: linked only if http(s)
+            url = receipt.get("url")
+            receipts.append({"sink": str(receipt.get("sink", path.stem)),
+                             "kind": str(receipt.get("kind", "")),
+                             "time": str(receipt.get("time", "")),
+                             "url": str(url) if url is not None else None,
+                             "link": safe_link(url, bases.get(receipt.get("sink")))})
     marks = timeline(layout, day, zone, window)
     failures = [mark["title"] for mark in marks if mark["state"] == "failed"]
     summary = day.get("summary") or {}

@@ -39,6 +39,7 @@ class AllskyState:
     log: list[tuple[str, str, int, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 1
+    answer_url: str | None = None  # what `url` the answers carry (default: the asset's)
 
     def authorized(self, header: str, metadata: bytes) -> bool:
         try:
@@ -122,7 +123,8 @@ def make_handler(state: AllskyState) -> type[QuietHandler]:
             if exists:
                 return self._answer(kind, 400, {"error": "file_exists"})
             asset = state.assets[key]
-            return self._answer(kind, 200, {"id": asset["id"], "url": asset["url"]})
+            return self._answer(kind, 200, {"id": asset["id"],
+                                            "url": state.answer_url or asset["url"]})
 
         do_POST = do_PUT = _handle
 
