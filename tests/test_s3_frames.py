@@ -209,7 +209,7 @@ def test_odd_keys_never_write_outside_the_output_root(write_config, moto_url, bu
                                                       tmp_path):
     image = jpegs["160x90"][0]
     for n, stem in enumerate(["..", "../../../../escape", "we ird:na*me?", "a/../../b",
-                              "..%2f..%2fx", "timelapse-\u00e9t\u00e9",
+                              "..%2f..%2fx", "timelapse-\u00e9t\u00e9", "key=value 100%#x",
                               "\U0001F600" * 90]):  # 360 bytes: over the name limit
         body = json.dumps({"timestamp": int(utc(12, n).timestamp()),
                            "fields": {"image_base64": base64.b64encode(image).decode()}})
@@ -218,7 +218,7 @@ def test_odd_keys_never_write_outside_the_output_root(write_config, moto_url, bu
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(tmp_path / "out" in p.parents or p.name == "tlbuild.toml" for p in written)
     assert not (tmp_path.parent / "escape.json").exists()
-    assert len(list(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))) == 7
+    assert len(list(day_root(tmp_path).joinpath("frames").rglob("*.jpg"))) == 8
     assert all(len(p.name.encode()) <= 255 for p in tmp_path.rglob("*"))
 
 

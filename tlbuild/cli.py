@@ -32,7 +32,7 @@ from .config import (
 from .days import parse_date
 from .errors import NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
-from .graph import namespace
+from .graph import doit_name, namespace
 from .pruned import RebuildGuard
 from .records import RunRecord
 from .runtime import (
@@ -556,7 +556,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             tasks = COMMAND_TASKS[args.command]
             if args.command == "publish" and args.sink:
-                tasks = [f"publish:{args.sink}"]
+                tasks = [f"publish:{doit_name(args.sink)}"]
             result = run_doit(names, ["run", *tasks])
             code, reason = exit_code(build, result, args.command)
             if guard is not None:

@@ -29,7 +29,14 @@ from . import __version__
 from .build import DayBuild
 from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
 from .errors import MediaError
-from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file, speed_text
+from .ffmpeg import (
+    concat_quote,
+    default_font,
+    ffmpeg_version,
+    numbered,
+    render_file,
+    speed_text,
+)
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .graph import checked_render, task, verify_output, verify_task
 from .overlay import clock_filters
@@ -253,7 +260,7 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
                     side_scale=size_filter(settings.scale, None),
                     select=f"not(mod(n\\,{plan.step}))+{first_frames}",
                     segment_times=",".join(f"{s:.6f}" for s in starts[1:]),
-                    segments=work / "%06d.mkv", **chain)
+                    segments=numbered(work, "%06d.mkv"), **chain)
         segments = sorted(work.glob("*.mkv"))
         if len(segments) != len(clips):
             log.warning("first pass left %d intermediates for %d clips; the next run "

@@ -339,10 +339,16 @@ def _s3_sink(name: str, table: Table, base: Path) -> S3Sink:
 SINKS = {"indi-allsky": _allsky_sink, "s3": _s3_sink}
 
 
+RESERVED_NAMES = {"index.html"}  # tlbuild's own files beside the camera folders
+
+
 def validate_name(name: str, where: str) -> str:
     """A config camera or sink name becomes a folder and file names: it must be one
     already (no separator, no control character, not '.' or '..', at most 100
     bytes), so it can never lead outside `out`."""
+    if name.casefold() in RESERVED_NAMES:
+        raise ConfigError(f"{where}: the name {name!r} is tlbuild's own: the output "
+                          "root holds the gallery, index.html; choose another name")
     if (safe_name(name, "") != name or len(name.encode()) > 100
             or name in ("all",)):
         raise ConfigError(f"{where}: the name {printable(name)!r} cannot name a folder: "

@@ -177,6 +177,12 @@ def concat_quote(path: Path | str) -> str:
     return "'" + str(path).replace("'", "'\\''") + "'"
 
 
+def numbered(folder: Path, pattern: str) -> str:
+    """An output pattern such as `%06d.mkv` in `folder`: a `%` in the folder's own
+    path (a camera named `100%`) is doubled, so ffmpeg reads it as itself."""
+    return str(folder).replace("%", "%%") + os.sep + pattern
+
+
 def speed_text(speed: float) -> str:
     return f"{speed:.6f}".rstrip("0").rstrip(".")
 

@@ -10,6 +10,7 @@ and `doit clean` removes the targets.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -62,8 +63,21 @@ def task(build: DayBuild, name: str, action: Callable[..., Any], *args: Any,
             "targets": [str(path) for path in targets], "task_dep": list(task_dep),
             "uptodate": checks, "clean": clean or [], "verbosity": 2}
     if subtask is not None:
-        made["name"] = subtask
+        made["name"] = doit_name(subtask)
     return made
+
+
+def doit_name(text: str) -> str:
+    """A subtask name doit takes from an untrusted name (an event id, an S3 key): doit
+    refuses `=` (it reads `name=value` as a variable), and white space or control
+    characters would not survive a command line. Such a name keeps its safe part and
+    gains a short hash of the original, so two names never meet."""
+    if text and "=" not in text and text.isprintable() and not any(
+            char.isspace() for char in text) and not text.startswith("-"):
+        return text
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    kept = re.sub(r"[^\w.:@+-]+", "_", text).strip("-")[:80]
+    return f"{kept}-{digest}"
 
 
 def _stamps(paths: list[Path]) -> dict[str, str | None]:
