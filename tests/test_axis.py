@@ -265,3 +265,20 @@ def test_ctrl_c_once_finishes_the_file_twice_stops_now(camera, tmp_path):
     rerun = run_cli_subprocess([*args[:-2], str(tmp_path / "twice"), "--no-progress"])
     out, _ = rerun.communicate(timeout=60)
     assert rerun.returncode == 0 and len(list((tmp_path / "twice").iterdir())) == 4
+
+
+def test_a_server_that_drips_one_byte_at_a_time_ends_the_run(write_config, camera, tmp_path,
+                                                            monkeypatch, capsys):
+    """Every read arrives within the read timeout, but the answer never ends: the
+    exchange's deadline (1 s here to start, then at least 8 KiB/s) gives it up."""
+    cam = camera("timelapse2", [daily()])
+    cam.fault("app", "drip", times=100, delay=0.05)
+    cfg = config(write_config, cam, monkeypatch, timeout=1, retries=2)
+    started = time.monotonic()
+    assert build(cfg) == 5
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert "no complete answer in time" in err and "Traceback" not in err
+    assert cam.state.requests_to("timelapse2/app", 200) == 2  # retried, then given up
+    cam.state.faults.clear()
+    assert build(cfg) == 0  # the next run, against a server that answers, builds the day

@@ -18,11 +18,12 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -45,16 +46,104 @@ stop_requested = threading.Event()
 _sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
 
 
+MIN_RATE = 8 << 10  # bytes/s: an answer slower than this on average is given up
+
+
+class Deadline:
+    """The time by which an exchange (request to the answer's last byte) must end:
+    `grace` seconds for the answer to start, plus one second for every MIN_RATE
+    bytes received. A timer shuts the exchange's sockets down when it passes, so a
+    server that answers one byte at a time (every read within the read timeout)
+    cannot hold a run for ever."""
+
+    def __init__(self, grace: float):
+        self.grace = grace
+        self.started = time.monotonic()
+        self.received = 0
+        self.expired = False
+        self.sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        left = self.started + self.grace + self.received / MIN_RATE - time.monotonic()
+        self._timer = threading.Timer(max(left, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._timer is None:
+                return
+            if time.monotonic() < self.started + self.grace + self.received / MIN_RATE:
+                self._arm()  # bytes arrived since: the deadline moved
+                return
+            self.expired = True
+            for sock in self.sockets:
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def count(self, size: int) -> None:
+        self.received += size
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+
+_exchange = threading.local()  # the Deadline of this thread's exchange, if any
+
+
+def _claim(sock: socket.socket | None) -> None:
+    """Mark `sock` as carrying this thread's exchange (its deadline can end it)."""
+    deadline = getattr(_exchange, "deadline", None)
+    if sock is not None and deadline is not None:
+        with deadline._lock:
+            deadline.sockets.append(sock)
+
+
+@contextlib.contextmanager
+def deadline(grace: float, what: str) -> Iterator[Deadline]:
+    """Run one exchange under a Deadline; one that passed fails as retryable."""
+    current = Deadline(grace)
+    _exchange.deadline = current
+    try:
+        yield current
+    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError):
+        if current.expired:
+            raise Retryable(f"{what}: no complete answer in time (over {grace:.0f} s "
+                            f"to start, or slower than {MIN_RATE >> 10} KiB/s)") from None
+        raise
+    finally:
+        current.cancel()
+        _exchange.deadline = None
+
+
 class _KnownConnection(HTTPConnection):
     def connect(self) -> None:
         super().connect()
         _sockets.add(self.sock)
+        _claim(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _claim(self.sock)  # a reused connection: None for a new one (claimed above)
+        super().request(*args, **kwargs)
 
 
 class _KnownTLSConnection(HTTPSConnection):
     def connect(self) -> None:
         super().connect()
         _sockets.add(self.sock)
+        _claim(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _claim(self.sock)
+        super().request(*args, **kwargs)
 
 
 class _Pool(HTTPConnectionPool):
@@ -126,6 +215,9 @@ def read_json(response: requests.Response, what: str, limit: int = JSON_LIMIT) -
     chunks, size = [], 0
     for chunk in response.iter_content(1 << 16):
         size += len(chunk)
+        current = getattr(_exchange, "deadline", None)
+        if current is not None:
+            current.count(len(chunk))
         if size > limit:
             response.close()
             raise Retryable(f"{what}: the answer is larger than {limit >> 20} MB")
@@ -212,7 +304,7 @@ def make_session(tls_insecure: bool, pool_size: int = 8, host: str = "") -> requ
     return session
 
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # small enough that a slow but steady answer moves its deadline
 
 
 class HttpClient:
@@ -237,10 +329,14 @@ class HttpClient:
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One HTTP request. `verify` on every request: REQUESTS_CA_BUNDLE would
         override the session's."""
+        whole = not kwargs.get("stream") and "data" not in kwargs  # read here, whole
+        own = whole and getattr(_exchange, "deadline", None) is None
         try:
-            return self.session.request(method, url, verify=self.session.verify,
-                                        timeout=(CONNECT_SECONDS, self.read_timeout),
-                                        **kwargs)
+            with deadline(self.read_timeout, f"{method} {urlsplit(url).path}") if own \
+                    else contextlib.nullcontext():
+                return self.session.request(method, url, verify=self.session.verify,
+                                            timeout=(CONNECT_SECONDS, self.read_timeout),
+                                            **kwargs)
         except requests.exceptions.SSLError:
             raise RemoteError(tls_rejected_message(self.base)) from None
 
@@ -285,8 +381,8 @@ class HttpClient:
         what = what or path
 
         def attempt() -> Any:
-            with self.turn(), self.request("GET", path, params=params,
-                                           stream=True) as response:
+            with self.turn(), deadline(self.read_timeout, what), self.request(
+                    "GET", path, params=params, stream=True) as response:
                 if missing_ok and response.status_code == 404:
                     return None
                 self.check(response, what)
@@ -317,8 +413,9 @@ class HttpClient:
         def attempt() -> tuple[int, T | None]:
             try:
                 with hold():
-                    written = self._stream(path, params, partial, what, signature,
-                                           on_bytes, rate)
+                    with deadline(self.read_timeout, what) as limit:
+                        written = self._stream(path, params, partial, what, signature,
+                                               on_bytes, rate, limit)
                     checked = validate(partial) if validate else None
                 commit_partial(partial, final)
                 return written, checked
@@ -330,7 +427,7 @@ class HttpClient:
     def _stream(self, path: str, params: Any, partial: Path, what: str,
                 signature: Callable[[bytes], str | None],
                 on_bytes: Callable[[int, int | None], None] | None,
-                rate: float | None) -> int:
+                rate: float | None, limit: Deadline) -> int:
         with self.request("GET", path, params=params, stream=True) as response:
             self.check(response, what)
             length = response.headers.get("Content-Length")
@@ -347,6 +444,7 @@ class HttpClient:
                             raise Retryable(f"{what}: {problem}")
                     handle.write(chunk)
                     written += len(chunk)
+                    limit.count(len(chunk))
                     if on_bytes:
                         on_bytes(len(chunk), expected)
                     if rate:  # sleep until back under the limit

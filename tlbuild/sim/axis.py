@@ -62,7 +62,7 @@ class ArchiveSpec:
 @dataclass
 class Fault:
     endpoint: str      # "archive", "download", "app", ...
-    kind: str          # status | cut | slow
+    kind: str          # status | cut | slow | drip (one byte every `delay` s)
     times: int = 1
     status: int = 500
     delay: float = 0.0
@@ -208,6 +208,10 @@ def make_handler(state: AxisState) -> type[QuietHandler]:
             fault = state.take_fault(endpoint.split("/")[-1])
             if fault and fault.kind == "slow":
                 time.sleep(fault.delay)
+            elif fault and fault.kind == "drip":
+                self._log(endpoint, 200, query)
+                return self.send_drip(b"{" + b" " * 4096 + b"}", "application/json",
+                                      fault.delay)
             elif fault and fault.kind == "status":
                 self._log(endpoint, fault.status, query)
                 return self.send_body(fault.status, b"fault", "text/plain")

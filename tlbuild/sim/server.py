@@ -6,6 +6,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -32,6 +33,22 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_drip(self, body: bytes, content_type: str, interval: float) -> None:
+        """A fault: the headers, then the body one byte every `interval` seconds (every
+        read is within any read timeout; the answer never ends in time)."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(interval)
+        except OSError:
+            pass  # the client gave up
+        self.close_connection = True
 
     def send_cut(self, body: bytes) -> None:
         """After the headers: half the body, then the connection closes (a fault)."""
