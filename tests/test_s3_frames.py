@@ -267,3 +267,45 @@ def test_list_devices_and_dates(moto_url, bucket, jpegs, capsys):
     assert capsys.readouterr().out.split() == ["2024-01-15", "2024-01-16"]
     assert main(["s3", "devices", "--bucket", "no-such-bucket-here", "--endpoint-url",
                  moto_url, "--region", "us-east-1"]) == 4
+
+
+def damaged_jpegs(image: bytes) -> dict[str, bytes]:
+    """A real JPEG damaged as storage and transfers damage them."""
+    scan = image.index(b"\xff\xda")
+    data = scan + 2 + int.from_bytes(image[scan + 2:scan + 4], "big")
+    garbage = bytearray(image)
+    for offset in range(data + 40, len(image) - 2, 3):
+        garbage[offset] = (garbage[offset] * 7 + 13) % 255  # never makes a marker
+    sof = image.index(b"\xff\xc0")
+    huge = bytearray(image)
+    huge[sof + 5:sof + 9] = (16000).to_bytes(2, "big") * 2  # claims 16000x16000
+    return {"cut": image[: len(image) // 2] + b"\xff\xd9", "garbage": bytes(garbage),
+            "huge": bytes(huge)}
+
+
+def test_damaged_stills_are_left_out_and_fetched_again(write_config, moto_url, bucket, jpegs,
+                                                       tmp_path, capsys):
+    good = jpegs["160x90"]
+    for n in range(5):
+        bucket.frame(utc(9, n), good[n], old=False)
+    for n, (name, image) in enumerate(damaged_jpegs(good[0]).items()):
+        bucket.frame(utc(10, n), image, old=n % 2 == 0)
+    cfg = config_for(write_config, moto_url, bucket)
+    assert build(cfg) == 0
+    root = day_root(tmp_path)
+    index = json.loads((root / "manifests" / "frame_index.json").read_text())
+    bad = {e["local_time"][11:16]: e["reason"] for e in index if e["status"] == "bad"}
+    assert sorted(bad) == ["10:00", "10:01", "10:02"]
+    assert "does not decode" in bad["10:00"] and "does not decode" in bad["10:01"]
+    assert "16000x16000" in bad["10:02"]
+    video = root / "timelapse" / f"site_{DATE}_timelapse.mp4"
+    assert probe(video).frames == 5  # exactly the good ones
+    assert "do not decode" in capsys.readouterr().err
+    # a still zeroed on disk keeps its size: its hash finds it, and it is fetched again
+    victim = sorted(root.joinpath("frames").rglob("*.jpg"))[2]
+    victim.write_bytes(b"\0" * victim.stat().st_size)
+    assert build(cfg) == 0
+    assert victim.read_bytes() in good and probe(video).frames == 5
+    # the damaged ones were asked again, and are still left out
+    index = json.loads((root / "manifests" / "frame_index.json").read_text())
+    assert sum(e["status"] == "bad" for e in index) == 3

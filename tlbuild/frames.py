@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -31,14 +32,15 @@ from . import __version__
 from .build import DayBuild
 from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
-from .files import read_json, write_bytes_if_changed, write_json_if_changed
+from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .graph import checked_render, task, verify_output, verify_task
-from .probe import mean_brightness
+from .probe import mean_brightness, undecodable
 from .records import DaySummary, FrameEntry
 from .selection import Selection
 
 log = logging.getLogger("tlbuild")
 GOOD, BAD, SKIPPED = "ok", "bad", "skipped"  # skipped: left out by the camera's choice
+MAX_SIDE = 8192  # pixels: no camera's still is larger (8K is 7680x4320)
 
 
 def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
@@ -63,6 +65,7 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
             entry["sha256"] = frame["sha256"]
         index.append(entry)
     index.sort(key=lambda e: (e["timestamp"] if e["timestamp"] is not None else 0, e["key"]))
+    judge(build, [entry for entry in index if entry["status"] == GOOD])
     choose(build, index)
     write_json_if_changed(build.layout.frame_index, index)
 
@@ -75,6 +78,70 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
                   f"file_packet_metadata 'tlbuild_time={local:%Y-%m-%d %H:%M:%S}'\n",
                   f"duration {1 / fps:.6f}\n"]
     write_bytes_if_changed(build.layout.frames_list, "".join(lines).encode())
+
+
+def judge(build: DayBuild, frames: list[dict[str, Any]]) -> None:
+    """Mark the frames a render must not use as bad: a size no camera makes (a
+    damaged header), or an image that does not decode whole (cut, with garbage in
+    its data, zeroed). Their files are removed, so the source fetches them again on
+    the next run. Frames that decoded are remembered by their file's stamp."""
+    root = build.layout.root
+    known = read_json(build.layout.decoded, {}) or {}
+    checked, unknown = {}, []
+    for entry in frames:
+        width, height = entry.get("width") or 0, entry.get("height") or 0
+        if max(width, height) > MAX_SIDE:
+            reject(root, entry, f"its header claims {width}x{height}: larger than any "
+                                f"camera's still (at most {MAX_SIDE} px a side)")
+            continue
+        stamp = file_stamp(root / entry["file"])
+        if stamp is None:
+            entry.update(status=BAD, reason="its file is gone: fetched again by the "
+                                            "next run")
+        elif known.get(entry["file"]) == stamp:
+            checked[entry["file"]] = stamp
+        else:
+            unknown.append((entry, stamp))
+    if unknown:
+        listing = build.layout.decoded.with_suffix(f".{os.getpid()}.txt")
+        bad = undecodable([root / entry["file"] for entry, _ in unknown], listing)
+        for entry, stamp in unknown:
+            problem = bad.get(root / entry["file"])
+            if problem is None:
+                checked[entry["file"]] = stamp
+            else:
+                reject(root, entry, f"the image does not decode ({problem})")
+        if bad:
+            log.warning("%d frame(s) do not decode: left out, fetched again by the next "
+                        "run", len(bad))
+    write_json_if_changed(build.layout.decoded, dict(sorted(checked.items())))
+
+
+def fetched_record(path: Path, image: bytes) -> dict[str, Any]:
+    """What a frame's record keeps of the image just written to `path`: its size,
+    hash and file stamp (see `as_fetched`)."""
+    return {"bytes": len(image), "sha256": hashlib.sha256(image).hexdigest(),
+            "stamp": file_stamp(path)}
+
+
+def as_fetched(path: Path, record: dict[str, Any]) -> bool:
+    """The image at `path` is the one its record describes: same size, and same
+    content (the hash is read again only when the file's stamp changed: a file
+    zeroed or rewritten on disk keeps its size but not its stamp)."""
+    stamp = file_stamp(path)
+    if stamp is None or int(stamp.split(":")[0]) != record.get("bytes"):
+        return False
+    if record.get("stamp") == stamp or not record.get("sha256"):
+        return True
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest() == record["sha256"]
+
+
+def reject(root: Path, entry: dict[str, Any], reason: str) -> None:
+    """A frame the render must not use; its file goes, so it is fetched again."""
+    entry.update(status=BAD, reason=reason)
+    (root / entry["file"]).unlink(missing_ok=True)
+    entry["file"] = None
 
 
 def day_zone(build: DayBuild) -> str:
@@ -237,7 +304,8 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
                     task_dep=["fetch"], file_dep=inputs(),
                     reads={"fps": settings.render.fps, "target": settings.render.target,
                            "timezone": settings.timezone, "selection": selection},
-                    targets=[layout.frame_index, layout.frames_list])
+                    targets=[layout.frame_index, layout.frames_list],
+                    clean=[layout.brightness, layout.decoded])
 
     def task_speed() -> dict[str, Any]:
         """Write day.json: frame count, first and last time, fps, duration."""

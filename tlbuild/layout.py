@@ -96,6 +96,11 @@ class DayLayout:
         """Each frame's measured mean brightness (for skip_dark), kept between runs."""
         return self.root / "manifests" / "brightness.json"
 
+    @property
+    def decoded(self) -> Path:
+        """The frames that decoded whole, by file stamp, kept between runs."""
+        return self.root / "manifests" / "decoded.json"
+
     @cached_property
     def intermediate_dir(self) -> Path:
         return self.root / "intermediates"

@@ -115,6 +115,49 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 
+def undecodable(images: list[Path], listing: Path) -> dict[Path, str]:
+    """The images among `images` that do not decode whole, each with ffmpeg's first
+    complaint. One ffmpeg run decodes them all; only a run that finds a problem is
+    split in halves, down to the images at fault. `listing` is a scratch file."""
+    bad: dict[Path, str] = {}
+
+    def check(group: list[Path]) -> None:
+        problem = _decode_problem(group, listing)
+        if problem is None:
+            return
+        if len(group) == 1:
+            bad[group[0]] = problem
+            return
+        middle = len(group) // 2
+        check(group[:middle])
+        check(group[middle:])
+
+    if images:
+        check(images)
+    return bad
+
+
+def _decode_problem(images: list[Path], listing: Path) -> str | None:
+    from .ffmpeg import concat_quote
+    listing.write_text("ffconcat version 1.0\n" + "".join(
+        f"file {concat_quote(image)}\nduration 1\n" for image in images))
+    try:
+        result = run_captured(render_argv("decode_images.j2", frames=listing),
+                              timeout=60 + len(images))
+    except subprocess.TimeoutExpired:
+        return "decoding it timed out"
+    finally:
+        listing.unlink(missing_ok=True)
+    errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    frames = _FRAME.findall(result.stdout)
+    decoded = int(frames[-1]) if frames else 0
+    if errors:
+        return re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", errors[0])[:160]
+    if result.returncode != 0 or decoded != len(images):
+        return f"{decoded} of {len(images)} decoded"
+    return None
+
+
 _YAVG = re.compile(r"lavfi\.signalstats\.YAVG=([\d.]+)")
 
 

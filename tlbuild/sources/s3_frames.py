@@ -195,10 +195,7 @@ class FrameStore:
             record = read_json(self.record_path(frame), None)
             if not isinstance(record, dict) or record.get("status") != GOOD:
                 return True
-            try:
-                return self.image_path(frame).stat().st_size == record.get("bytes")
-            except FileNotFoundError:
-                return False
+            return frames.as_fetched(self.image_path(frame), record)
         return intact
 
     def get(self, key: str) -> bytes:
@@ -220,7 +217,7 @@ class FrameStore:
                 handle.write(image)
             build.count_bytes(len(image))
             record.update(status=GOOD, timestamp=timestamp, width=width, height=height,
-                          bytes=len(image))
+                          **frames.fetched_record(self.image_path(frame), image))
         write_json_if_changed(self.record_path(frame), record, sync_dir=False)
 
     def _read(self, frame: dict[str, Any]) -> tuple[bytes, float]:

@@ -15,7 +15,6 @@ console kept; today builds up to now, and a later run adds only the new stills.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -190,10 +189,7 @@ class Stills:
                 return False
             if record.get("status") != GOOD:
                 return True
-            try:
-                return self.image_path(moment).stat().st_size == record.get("bytes")
-            except FileNotFoundError:
-                return False
+            return frames.as_fetched(self.image_path(moment), record)
         return check
 
     def fetch(self, build: DayBuild, moment: int) -> LoggedFailure | None:
@@ -214,8 +210,8 @@ class Stills:
                         local_time(moment, frames.day_zone(build)), error)
         else:
             width, height = jpeg_size(image) or (0, 0)
-            record.update(status=GOOD, width=width, height=height, bytes=len(image),
-                          sha256=hashlib.sha256(image).hexdigest())
+            record.update(status=GOOD, width=width, height=height,
+                          **frames.fetched_record(self.image_path(moment), image))
         if record["status"] != GOOD:
             self.image_path(moment).unlink(missing_ok=True)
         write_json_if_changed(self.record_path(moment), record, sync_dir=False)
