@@ -309,3 +309,28 @@ def test_damaged_stills_are_left_out_and_fetched_again(write_config, moto_url, b
     # the damaged ones were asked again, and are still left out
     index = json.loads((root / "manifests" / "frame_index.json").read_text())
     assert sum(e["status"] == "bad" for e in index) == 3
+
+
+def test_a_day_with_one_frame_is_a_valid_day(write_config, moto_url, bucket, jpegs,
+                                              tmp_path):
+    bucket.frame(utc(9, 0), jpegs["160x90"][0], old=False)
+    cfg = config_for(write_config, moto_url, bucket)
+    assert build(cfg) == 0
+    root = day_root(tmp_path)
+    assert probe(root / "timelapse" / f"site_{DATE}_timelapse.mp4").frames == 1
+    assert (root / "poster.jpg").stat().st_size > 0 and (root / "keogram.png").is_file()
+    assert "1 of 1 frames used" in (root / "report.html").read_text()
+    assert build(cfg) == 0  # and it stays built
+
+
+def test_a_selection_that_keeps_nothing_says_so(write_config, moto_url, bucket, jpegs,
+                                                tmp_path, capsys):
+    for n in range(4):
+        bucket.frame(utc(9, n), jpegs["160x90"][n], old=False)
+    cfg = config_for(write_config, moto_url, bucket, weekdays=["sat"])  # a Monday
+    assert build(cfg) == 0
+    assert "selection left out all 4 frames (not a chosen weekday: 4)" in \
+        capsys.readouterr().err
+    assert main(["status", "--config", str(cfg), "--from", DATE]) == 0
+    line = capsys.readouterr().out
+    assert " empty " in line and "not a chosen weekday: 4" in line

@@ -265,6 +265,9 @@ def render_file(template: str, output: Path, expected_secs: float, *,
     argv = render_argv(template, output=partial, **values)
     try:
         run_ffmpeg(argv, expected_secs, f"render {output.name}")
+        if not partial.is_file() or partial.stat().st_size == 0:
+            raise MediaError(f"ffmpeg wrote nothing for {output.name} (it found no frame "
+                             "to write)")
         if chapters:
             add_chapters(partial, chapters, expected_secs)
         if check is not None:

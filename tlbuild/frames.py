@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,7 @@ Details = Callable[[DayBuild], dict[str, Any]]
 def write_day(build: DayBuild, details: Details) -> None:
     index = read_json(build.layout.frame_index, [])
     good = [e for e in index if e["status"] == GOOD]
+    skipped = [e for e in index if e["status"] == SKIPPED]
     fps = frames_fps(build, len(good))
     width, height = most_common_size(good) if good else (0, 0)
     write_json_if_changed(build.layout.day_json, {
@@ -238,15 +240,31 @@ def write_day(build: DayBuild, details: Details) -> None:
                    "overlay_time": build.settings.overlay_time,
                    "deflicker": getattr(build.settings, "deflicker", False)},
         "summary": DaySummary("frames", len(index), len(good), 0, len(good), round(fps, 6),
-                              round(len(good) / fps, 3)).as_dict(),
+                              round(len(good) / fps, 3), skipped=len(skipped),
+                              skipped_why=left_out(skipped)).as_dict(),
         **details(build),
     })
+
+
+def left_out(skipped: list[dict[str, Any]]) -> str | None:
+    """Why the camera's selection left frames out, in words: "not a chosen weekday:
+    36, dark: 2"."""
+    reasons = collections.Counter(re.split(r" \(|:", entry.get("reason") or "left out")[0]
+                                  for entry in skipped)
+    return ", ".join(f"{reason}: {count}" for reason, count in reasons.most_common()) \
+        or None
 
 
 def render(build: DayBuild) -> dict[str, Any] | None:
     day = read_json(build.layout.day_json, {})
     if not day.get("frame_count"):
-        log.info("no frames to render")
+        summary = DaySummary.read(build.layout.day_json)
+        if summary and summary.skipped:
+            log.warning("the camera's selection left out all %d frames (%s): no video; "
+                        "its hours, weekdays, daylight_only or dark_threshold keep none "
+                        "of this day", summary.skipped, summary.skipped_why)
+        else:
+            log.info("no frames to render")
         return None
     settings = build.settings
     font = settings.overlay_font or default_font()

@@ -96,6 +96,8 @@ class DaySummary:
     fps: float
     duration_secs: float
     reason: str | None = None  # why the first failed item failed
+    skipped: int = 0           # the items the camera's selection left out
+    skipped_why: str | None = None  # why, in words, with counts
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -55,8 +55,10 @@ def make_pictures(build: DayBuild) -> None:
     render_file("keogram.j2", layout.keogram, report.frames / report.fps,
                 video=layout.timelapse, step=step, columns=columns,
                 height=KEOGRAM_HEIGHT)
+    # the middle frame's own time: a seek past a one-frame video's only frame finds
+    # nothing to write
     render_file("poster.j2", layout.poster, 1.0, video=layout.timelapse,
-                at=f"{(report.duration_secs or 0) / 2:.3f}")
+                at=f"{((report.frames - 1) // 2) / report.fps:.6f}")
 
 
 # --- the day page --------------------------------------------------------------------

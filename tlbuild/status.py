@@ -14,13 +14,15 @@ from .layout import DayLayout
 from .records import DaySummary, RunRecord, VerifyReport, verified_video
 
 BUILT, FAILED, MISSING = "built", "failed", "missing"
+EMPTY = "empty"  # built, and the camera's selection kept nothing: no video on purpose
+DONE = (BUILT, EMPTY)
 
 
 @dataclass(frozen=True)
 class DayState:
     camera: str
     date: str
-    state: str                      # built, failed or missing
+    state: str                      # built, empty, failed or missing
     detail: str
     video: str | None = None        # the timelapse, when there is one
     duration_secs: float | None = None
@@ -59,6 +61,10 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
         return DayState(state=BUILT, detail=detail, video=str(layout.timelapse),
                         duration_secs=report.duration_secs,
                         size=layout.timelapse.stat().st_size, **base)
+    if summary and summary.frames == 0 and not summary.failed and summary.skipped:
+        return DayState(state=EMPTY, detail=f"the camera's selection left out all "
+                        f"{summary.skipped} {summary.kind} ({summary.skipped_why}): no video",
+                        **base)
     if summary and summary.frames == 0 and not summary.failed:
         return DayState(state=BUILT, detail="no footage on this day (nothing to render)",
                         **base)
@@ -78,6 +84,6 @@ def show(states: list[DayState], as_json: bool, quiet: bool) -> int:
         print(json.dumps([asdict(state) for state in states], indent=2))
     else:
         for state in states:
-            if not (quiet and state.state == BUILT):
+            if not (quiet and state.state in DONE):
                 print(state.line())
-    return 0 if all(state.state == BUILT for state in states) else 1
+    return 0 if all(state.state in DONE for state in states) else 1
