@@ -8,10 +8,12 @@ Job. The batch itself is a small doit graph: one task per shard, then a summary.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,6 +162,8 @@ class Batch:
         self.jobs, self.quiet, self.extra = jobs, quiet, extra or []
         self.results: dict[Shard, ShardResult] = {}
         self.state_dir = tempfile.mkdtemp(prefix="tlbuild-batch-")
+        # the batch's own doit state is of no use to a later run: gone at exit
+        atexit.register(shutil.rmtree, self.state_dir, True)
 
     def run_shard(self, shard: Shard) -> None:
         from .sources import SOURCES

@@ -51,9 +51,10 @@ class DayBuild:
         self.offline = offline
         self.sinks = [(sinks or {})[name] for name in getattr(settings, "publish", ())]
         source = getattr(settings, "password", None)
+        # offline (render, publish, verify): no request to the camera, no secret asked
         self.password: Secret | None = source.load(
             f"camera {settings.name!r}: password from {source.describe()}") \
-            if source else None
+            if source and not offline else None
         self.outcome = Outcome()
         self.force = False  # render --force: render again even if up to date
         self.rebuild = False  # run --rebuild: the full graph of a pruned day

@@ -57,6 +57,8 @@ EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C or SIGTERM); finished work is kept, rerun to continue
 """
 
+MAX_JOBS = 64  # shards built at once by `batch -j`
+
 COMMAND_TASKS = {
     "scan": ["scan"],
     "fetch": ["fetch"],
@@ -463,7 +465,11 @@ def run_batch(args: argparse.Namespace) -> int:
         for shard in shards:
             print(f"{shard.camera} {shard.date.isoformat()}")
         return 0
-    batch = Batch(shards, config, args.out, args.jobs, bool(args.quiet))
+    if args.jobs > MAX_JOBS:
+        raise UsageError(f"-j {args.jobs}: at most {MAX_JOBS} shards at once (each is a "
+                         "process with its own downloads and ffmpeg)")
+    batch = Batch(shards, config, args.out, min(args.jobs, max(len(shards), 1)),
+                  bool(args.quiet))
     result = run_doit(batch.namespace(), ["run"])
     return 0 if result == 0 else 1
 

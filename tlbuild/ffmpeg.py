@@ -96,9 +96,13 @@ def ffmpeg_facts() -> dict[str, Any]:
         known = {}
     if key and isinstance(known.get(key), dict):
         return known[key]
+    first = (_run_ffmpeg_info("version").splitlines() or [""])[0]
+    if not first.startswith("ffmpeg version"):
+        raise UnsupportedFfmpeg(f"{exe} does not answer as ffmpeg does (`-version` said "
+                                f"{first[:60]!r}): point TLBUILD_FFMPEG at an ffmpeg 5.1 "
+                                "or newer with libx264, or unset it")
     facts = {
-        "version": _run_ffmpeg_info("version").splitlines()[0].split(" Copyright")[0]
-                   .strip(),
+        "version": first.split(" Copyright")[0].strip(),
         "libx264": bool(re.search(r"^\s*V\S*\s+libx264\s", _run_ffmpeg_info("encoders"),
                                   re.M)),
         "filters": sorted(set(re.findall(r"^\s*[TSC.|]+\s+(\w+)\s",

@@ -48,6 +48,19 @@ def commit_partial(partial: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
+def open_named(path: Path, mode: str = "wb") -> Iterator[Any]:
+    """open(), with the file's name on a failed write (a full disk's ENOSPC from
+    write() carries none)."""
+    try:
+        with open(path, mode) as handle:
+            yield handle
+    except OSError as error:
+        if error.filename:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
+
+
+@contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterator[Any]:
     """Write to `<path>.partial`; on success fsync and rename, on failure remove it.
 
@@ -63,9 +76,11 @@ def atomic_open(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterator
         os.replace(partial, path)
         if sync_dir:
             _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
+        if isinstance(error, OSError) and not error.filename:  # a full disk in write()
+            raise OSError(error.errno, error.strerror, str(path)) from None
         raise
 
 

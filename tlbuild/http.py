@@ -32,7 +32,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import AuthError, RemoteError
-from .files import commit_partial, partial_path
+from .files import commit_partial, open_named, partial_path
 
 log = logging.getLogger("tlbuild.http")
 
@@ -434,7 +434,7 @@ class HttpClient:
             expected = int(length) if length and length.isdigit() else None
             written, started = 0, time.monotonic()
             partial.parent.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as handle:
+            with open_named(partial) as handle:
                 for chunk in response.iter_content(CHUNK):
                     if stop_requested.is_set():
                         raise KeyboardInterrupt

@@ -194,6 +194,14 @@ def report_inputs(build: DayBuild) -> list[Path]:
 
 # --- the gallery ---------------------------------------------------------------------
 
+def is_date(name: str) -> bool:
+    """A day's folder is named by its date; anything else there is not one."""
+    try:
+        return dt.date.fromisoformat(name).isoformat() == name
+    except ValueError:
+        return False
+
+
 def write_gallery(out: Path, cameras: list[str]) -> Path:
     """index.html at the output root: cameras x days, each day with its poster, its
     state and a link to its page."""
@@ -202,7 +210,7 @@ def write_gallery(out: Path, cameras: list[str]) -> Path:
     for camera in cameras:
         folder = out / camera
         days = sorted(p.name for p in folder.iterdir() if p.is_dir()
-                      and len(p.name) == 10 and p.name[4] == "-") if folder.is_dir() else []
+                      and is_date(p.name)) if folder.is_dir() else []
         dates.update(days)
         rows.append((camera, days))
     columns = sorted(dates)

@@ -20,6 +20,7 @@ from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from . import console
+from .http import stop_requested
 
 log = logging.getLogger("tlbuild")
 
@@ -111,7 +112,7 @@ def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
                          self.up_to_date, f", {self.failed} failed" if self.failed else "",
                          f", {megabytes:.1f} MB downloaded" if megabytes else "",
                          time.monotonic() - self.started)
-            if not self.failed:
+            if not self.failed and not stop_requested.is_set():  # finished, not stopped
                 for what, path in results:
                     if path.is_file():
                         log.info("%s: %s", what, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import tempfile
@@ -59,12 +60,23 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A request that fails inside a simulator (its ffmpeg ended by Ctrl-C, a client
+    gone) ends that connection quietly instead of printing a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        logging.getLogger("tlbuild.sim").debug("simulator request failed",
+                                               exc_info=True)
+
+
 class LoopbackServer:
     """Start a handler class on 127.0.0.1:<free port> in a daemon thread."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], tls: bool = False,
                  port: int = 0):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = QuietServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.tls = tls
         self.cert_file: Path | None = None

@@ -113,6 +113,7 @@ class NvrState:
     users: dict[str, str]
     cameras: list[Camera]
     timezone: str = "America/New_York"
+    reported_timezone: str | None = None  # what the bootstrap says instead (a test's)
     events_per_day: int = 12
     seed: int = 1
     clip: ClipSpec = field(default_factory=ClipSpec)
@@ -349,7 +350,7 @@ def make_handler(state: NvrState) -> type[QuietHandler]:
             now = state.now()
             return {"authUserId": "0" * 24, "accessKey": "1:2:" + "f" * 64,
                     "nvr": {"id": "nvr0", "name": "Simulated NVR", "version": "7.1.87",
-                            "timezone": state.timezone},
+                            "timezone": state.reported_timezone or state.timezone},
                     "cameras": [camera.bootstrap(now) for camera in state.cameras],
                     "users": [{"id": "u1", "name": "someone", "email": "x@example.com"}]}
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from doit import create_after
 
@@ -388,8 +389,23 @@ def console_day(build: DayBuild, client: ProtectClient
     boot = client.bootstrap()
     camera = resolve_camera(boot["cameras"], build.settings.camera)
     nvr = boot.get("nvr") if isinstance(boot.get("nvr"), dict) else {}
-    zone = build.settings.timezone or nvr.get("timezone") or "UTC"
+    zone = console_zone(build.settings, nvr)
     return camera, nvr, zone, day_window(build.date, zone)
+
+
+def console_zone(settings: Any, nvr: dict[str, Any]) -> str:
+    """The camera's local zone: its `timezone`, else the console's (one this
+    machine's zone database knows), else UTC."""
+    if settings.timezone:
+        return settings.timezone
+    name = nvr.get("timezone") or "UTC"
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RemoteError(f"the console's time zone {str(name)[:60]!r} is unknown on this "
+                          "machine: set timezone = \"Area/City\" in the camera's config "
+                          "(or update the tzdata package)") from None
+    return name
 
 
 def scan(build: DayBuild) -> LoggedFailure | None:
@@ -537,7 +553,7 @@ def check(settings: UnifiCamera, password: Any, shared: dict[str, Any]) -> str:
     if boot is None:
         boot = shared[("boot", settings.host)] = console(settings, password,
                                                          shared).bootstrap()
-    zone = settings.timezone or (boot.get("nvr") or {}).get("timezone") or "UTC"
+    zone = console_zone(settings, boot.get("nvr") or {})
     return describe_camera(resolve_camera(boot["cameras"], settings.camera), zone)
 
 
