@@ -288,7 +288,7 @@ def test_damaged_stills_are_left_out_and_fetched_again(write_config, moto_url, b
     good = jpegs["160x90"]
     for n in range(5):
         bucket.frame(utc(9, n), good[n], old=False)
-    for n, (name, image) in enumerate(damaged_jpegs(good[0]).items()):
+    for n, image in enumerate(damaged_jpegs(good[0]).values()):
         bucket.frame(utc(10, n), image, old=n % 2 == 0)
     cfg = config_for(write_config, moto_url, bucket)
     assert build(cfg) == 0

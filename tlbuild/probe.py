@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MediaError
-from .ffmpeg import render_argv
+from .ffmpeg import concat_quote, render_argv
 from .runtime import run_captured
 
 
@@ -137,17 +137,24 @@ def undecodable(images: list[Path], listing: Path) -> dict[Path, str]:
     return bad
 
 
-def _decode_problem(images: list[Path], listing: Path) -> str | None:
-    from .ffmpeg import concat_quote
+def _over_images(template: str, images: list[Path], listing: Path
+                 ) -> subprocess.CompletedProcess:
+    """Run `template` on `images` as one ffconcat list (one frame each) written to
+    the scratch file `listing`; raises TimeoutExpired."""
     listing.write_text("ffconcat version 1.0\n" + "".join(
         f"file {concat_quote(image)}\nduration 1\n" for image in images))
     try:
-        result = run_captured(render_argv("decode_images.j2", frames=listing),
-                              timeout=60 + len(images))
-    except subprocess.TimeoutExpired:
-        return "decoding it timed out"
+        return run_captured(render_argv(template, frames=listing),
+                            timeout=60 + len(images))
     finally:
         listing.unlink(missing_ok=True)
+
+
+def _decode_problem(images: list[Path], listing: Path) -> str | None:
+    try:
+        result = _over_images("decode_images.j2", images, listing)
+    except subprocess.TimeoutExpired:
+        return "decoding it timed out"
     errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
     frames = _FRAME.findall(result.stdout)
     decoded = int(frames[-1]) if frames else 0
@@ -164,16 +171,10 @@ _YAVG = re.compile(r"lavfi\.signalstats\.YAVG=([\d.]+)")
 def mean_brightness(images: list[Path], listing: Path) -> list[float]:
     """Each image's mean brightness (luma, 0-255), in one ffmpeg run; `listing` is a
     scratch file for the ffconcat list."""
-    from .ffmpeg import concat_quote
-    listing.write_text("ffconcat version 1.0\n" + "".join(
-        f"file {concat_quote(image)}\nduration 1\n" for image in images))
     try:
-        result = run_captured(render_argv("brightness.j2", frames=listing),
-                              timeout=60 + len(images))
+        result = _over_images("brightness.j2", images, listing)
     except subprocess.TimeoutExpired:
         raise MediaError("measuring the frames' brightness timed out") from None
-    finally:
-        listing.unlink(missing_ok=True)
     values = [float(value) for value in _YAVG.findall(result.stdout)]
     if result.returncode or len(values) != len(images):
         raise MediaError(f"measuring the frames' brightness failed: "
