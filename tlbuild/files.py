@@ -55,7 +55,7 @@ def open_named(path: Path, mode: str = "wb") -> Iterator[Any]:
         with open(path, mode) as handle:
             yield handle
     except OSError as error:
-        if error.filename:
+        if error.filename or error.errno is None:  # named, or not the disk's (network)
             raise
         raise OSError(error.errno, error.strerror, str(path)) from None
 
@@ -79,7 +79,8 @@ def atomic_open(path: Path, mode: str = "wb", sync_dir: bool = True) -> Iterator
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
-        if isinstance(error, OSError) and not error.filename:  # a full disk in write()
+        if isinstance(error, OSError) and error.errno is not None and not error.filename:
+            # a full disk in write() names no file
             raise OSError(error.errno, error.strerror, str(path)) from None
         raise
 
