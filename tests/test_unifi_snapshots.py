@@ -126,19 +126,27 @@ def test_hours_weekdays_daylight_and_dark_frames(make_nvr, write_config, tmp_pat
         return code, index_of(root) if (root / "manifests/frame_index.json").exists() \
             else []
 
+    def kept(index: list[dict]) -> list[dict]:
+        return [e for e in index if e["status"] == "ok"]
+
     code, index = day_with("hours", hours=["07:00-09:00", "17:00-18:00"])
     assert code == 0
     assert [dt.datetime.fromtimestamp(e["timestamp"], ZONE).strftime("%H:%M")
-            for e in index] == ["07:00", "07:30", "08:00", "08:30", "17:00", "17:30"]
+            for e in kept(index)] == ["07:00", "07:30", "08:00", "08:30", "17:00", "17:30"]
+    # the times left out are never asked, but listed with why
+    assert len(index) == 48 and all("outside the chosen hours" in e["reason"]
+                                    for e in index if e["status"] == "skipped")
 
     asked = nvr.count("snapshot")
     code, index = day_with("weekend", weekdays=["sat", "sun"])  # 2024-01-15: a Monday
-    assert code == 0 and index == [] and nvr.count("snapshot") == asked
+    assert code == 0 and kept(index) == [] and nvr.count("snapshot") == asked
+    assert len(index) == 48 and all("not a chosen weekday" in e["reason"] for e in index)
 
     # New York: civil dawn near 06:50, dusk near 17:20 in mid-January
     code, index = day_with("daylight", daylight_only=True, latitude=40.71,
                            longitude=-74.01)
     assert code == 0
+    index = kept(index)
     hours = [dt.datetime.fromtimestamp(e["timestamp"], ZONE) for e in index]
     assert dt.time(6, 30) <= hours[0].time() <= dt.time(7, 30)
     assert dt.time(16, 30) <= hours[-1].time() <= dt.time(17, 30)

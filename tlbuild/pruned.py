@@ -20,24 +20,24 @@ log = logging.getLogger("tlbuild")
 
 
 def rebuild_hint(build: DayBuild) -> str:
-    return (f"`tlbuild --camera {build.settings.name} run --date {build.date} --rebuild` "
-            "re-downloads them")
+    return (f"inputs pruned: `run --rebuild` re-downloads them (tlbuild --camera "
+            f"{build.settings.name} run --date {build.date} --rebuild)")
 
 
 def refuse_changes(build: DayBuild) -> None:
     """A pruned day renders nothing: say so instead of silently keeping the old
     video when the command asks for another one (exit 2)."""
     if build.force:
-        raise UsageError(f"{build.label}: inputs pruned, so --force cannot render the "
-                         f"video again (it stays as it is); {rebuild_hint(build)}")
+        raise UsageError(f"{build.label}: {rebuild_hint(build)}; without them --force "
+                         "cannot render the video again, so it stays as it is")
     recorded = (read_json(build.layout.pruned_json, {}) or {}).get("render")
     wanted = render_choices(build.settings)
     if isinstance(recorded, dict) and recorded != wanted:
         changed = ", ".join(f"{key} {recorded.get(key)} -> {value}"
                             for key, value in wanted.items() if recorded.get(key) != value)
-        raise UsageError(f"{build.label}: inputs pruned, so the video cannot be rendered "
-                         f"with new settings ({changed}); {rebuild_hint(build)}, or "
-                         "drop the new settings to keep it as it is")
+        raise UsageError(f"{build.label}: {rebuild_hint(build)}; without them the "
+                         f"video cannot be rendered with new settings ({changed}): drop "
+                         "them to keep it as it is")
 
 
 class RebuildGuard:

@@ -102,14 +102,23 @@ def parse(name: str, table: Table, base: Path) -> UnifiSnapshotsCamera:
 # --- pure logic ----------------------------------------------------------------------
 
 def still_times(window: tuple[int, int], interval_s: int, newest_ms: int,
-                oldest_ms: int | None, selection: Selection, zone: str) -> list[int]:
+                oldest_ms: int | None, selection: Selection, zone: str
+                ) -> tuple[list[int], list[tuple[int, str]]]:
     """The moments (epoch ms) to ask for: every `interval_s` from the local day's
     start, none after the newest recording (the rest of today comes later), none
-    before the oldest, none the selection leaves out."""
+    before the oldest, none the selection leaves out; and those it left out, each
+    with why (never asked, but counted and shown)."""
     start, end = window
-    return [moment for moment in range(start, end, interval_s * 1000)
-            if moment < newest_ms and (oldest_ms is None or moment >= oldest_ms)
-            and selection.left_out(moment / 1000, zone) is None]
+    asked, left_out = [], []
+    for moment in range(start, end, interval_s * 1000):
+        if moment >= newest_ms or (oldest_ms is not None and moment < oldest_ms):
+            continue
+        reason = selection.left_out(moment / 1000, zone)
+        if reason is None:
+            asked.append(moment)
+        else:
+            left_out.append((moment, reason))
+    return asked, left_out
 
 
 def still_size(settings: UnifiSnapshotsCamera, camera: dict[str, Any]
@@ -144,8 +153,8 @@ def scan(build: DayBuild) -> LoggedFailure | None:
     kept = Retention.of(camera)
     now_ms = int(time.time() * 1000)
     newest = min(kept.end, now_ms) if kept.end is not None else now_ms
-    times = still_times(window, settings.interval, newest, kept.start_lq,
-                        settings.selection, zone)
+    times, left_out = still_times(window, settings.interval, newest, kept.start_lq,
+                                  settings.selection, zone)
     record = camera_record(camera, nvr, build.date, zone, window)
     record.pop("filter", None)
     size = still_size(settings, camera)
@@ -154,7 +163,7 @@ def scan(build: DayBuild) -> LoggedFailure | None:
     write_json_if_changed(layout.camera_json, record)
     build.claim()
     write_json_if_changed(layout.snapshot_plan, {"camera_id": camera["id"], "size": size,
-                                                 "times": times})
+                                                 "times": times, "left_out": left_out})
     whole_day = len(range(window[0], window[1], settings.interval * 1000))
     if newest < window[1] and newest >= window[0]:
         log.info("%d of the day's %d stills to %s (the rest comes later)", len(times),
@@ -233,6 +242,9 @@ def frame_list(build: DayBuild, stills: Stills) -> list[FrameEntry]:
         entry.update({key: record[key] for key in ("reason", "width", "height", "sha256")
                       if key in record})
         listed.append(entry)  # type: ignore[arg-type]
+    for moment, reason in read_json(build.layout.snapshot_plan, {}).get("left_out", []):
+        listed.append({"key": str(moment), "status": frames.SKIPPED,
+                       "timestamp": moment / 1000, "file": None, "reason": reason})
     return listed
 
 
