@@ -17,7 +17,7 @@ import yaml
 from conftest import REPO
 
 from tlbuild.cli import build_parser
-from tlbuild.config import load_config
+from tlbuild.sources import read_config
 
 DEPLOY = REPO / "deploy"
 VENV_TLBUILD = "/opt/tlbuild/.venv/bin/tlbuild"
@@ -150,7 +150,7 @@ def test_kubernetes_job_uses_the_dockerfile_image_and_a_valid_config(tmp_path):
     toml = config_map["data"]["tlbuild.toml"]
     assert tomllib.loads(toml)["out"] == mounts["out"]
     config = stand_in_config(tmp_path, toml.replace(mounts["out"], str(tmp_path / "out")))
-    assert set(load_config(config).cameras) == {"driveway"}
+    assert set(read_config(config).cameras) == {"driveway"}
     shards = [dry_run(argv[1:], config, {"JOB_COMPLETION_INDEX": str(index)})
               for index in range(spec["completions"])]
     assert sum(len(part.split()) // 2 for part in shards) == 31
@@ -173,7 +173,7 @@ def test_dockerfile_installs_ffmpeg_and_runs_the_demo():
     assert command[0] == "tlbuild"
     build_parser().parse_args(command[1:])
     camera = command[command.index("--camera") + 1]
-    assert camera in load_config(REPO / "config/tlbuild.toml").cameras
+    assert camera in read_config(REPO / "config/tlbuild.toml").cameras
     assert "out" in (REPO / ".dockerignore").read_text().split()
 
 

@@ -20,9 +20,9 @@ from tlbuild.config import validate_name
 from tlbuild.errors import ConfigError
 from tlbuild.ffmpeg import ffmpeg_exe, numbered
 from tlbuild.files import safe_name
-from tlbuild.graph import doit_name
 from tlbuild.report import _pages
 from tlbuild.sim.events import event
+from tlbuild.taskdef import doit_name
 
 names = st.text(st.characters(codec="utf-8"), min_size=0, max_size=40)
 nasty = st.text(alphabet="=% #?&'\"<>:/\\.\t\n -_aZ\u00e9\U0001F600", max_size=20)

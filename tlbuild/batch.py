@@ -27,29 +27,12 @@ from . import console
 from .config import Config, render_choices
 from .days import parse_date
 from .errors import TlbuildError, UsageError
+from .handover import SESSION_FD
+from .prune import prune
+from .report import write_gallery
 from .reporter import LoggedFailure, progress_reporter
 from .runtime import release, spawn
-
-# Sessions a batch hands to its shard processes, "<key>" -> state (a source's
-# `handover`): through an inherited pipe whose descriptor is in $TLBUILD_SESSION_FD,
-# so a token never touches the disk, a command line or the environment.
-SESSION_FD = "TLBUILD_SESSION_FD"
-_handed: dict[str, dict[str, Any]] = {}
-
-
-def receive_handover() -> None:
-    """In a shard: read what the batch handed over (nothing when run on its own)."""
-    fd = os.environ.pop(SESSION_FD, "")
-    if fd.isdigit():
-        try:
-            with os.fdopen(int(fd), "rb") as pipe:
-                _handed.update(json.load(pipe))
-        except (OSError, ValueError):
-            log.debug("nothing usable handed over by the batch; logging in here")
-
-
-def handed_over(key: str) -> dict[str, Any] | None:
-    return _handed.get(key)
+from .sources import SOURCES
 
 log = logging.getLogger("tlbuild.batch")
 MAX_DAYS = 3700  # ten years: a typo in a range should not start a month-long batch
@@ -166,7 +149,6 @@ class Batch:
         atexit.register(shutil.rmtree, self.state_dir, True)
 
     def run_shard(self, shard: Shard) -> None:
-        from .sources import SOURCES
         started = time.monotonic()
         settings = self.config.camera(shard.camera)
         share = SOURCES[settings.source].handover
@@ -219,13 +201,11 @@ class Batch:
                      f"ok, {len(failed)} failed")
         for shard, result in sorted(failed.items()):
             console.echo(f"  {shard}: exit {result.code}: {result.message}")
-        from .report import write_gallery
         gallery = write_gallery(self.out or self.config.out, sorted(self.config.cameras))
         log.info("gallery: %s", gallery)
         return LoggedFailure(f"{len(failed)} shard(s) failed") if failed else None
 
     def prune(self) -> None:
-        from .prune import prune
         cameras = sorted({shard.camera for shard in self.shards})
         days = [(shard_root(self.config, self.out, Shard(camera, date)), camera, date)
                 for camera in cameras for date in known_dates(self.config, self.out, camera)]

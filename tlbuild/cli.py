@@ -23,7 +23,6 @@ from .config import (
     RenderSettings,
     Secret,
     SecretSource,
-    load_config,
     render_choices,
     validate_host,
     validate_render,
@@ -32,7 +31,8 @@ from .config import (
 from .days import parse_date
 from .errors import NothingBuilt, TlbuildError, UsageError, storage_error
 from .files import safe_name
-from .graph import doit_name, namespace
+from .graph import namespace
+from .handover import receive_handover
 from .pruned import RebuildGuard
 from .records import RunRecord
 from .runtime import (
@@ -41,7 +41,9 @@ from .runtime import (
     wait_for_actions,
     wait_for_children,
 )
+from .sources import SOURCES, read_config
 from .state import run_doit
+from .taskdef import doit_name
 
 log = logging.getLogger("tlbuild")
 
@@ -237,7 +239,7 @@ def run_rollup(args: argparse.Namespace) -> int:
     from .rollup import Rollup, parse_at, parse_period
     if not args.camera:
         raise UsageError("rollup needs --camera NAME (a config camera)")
-    config = load_config(args.config)
+    config = read_config(args.config)
     if args.out:
         config = dataclasses.replace(config, out=Path(args.out))
     label, dates = parse_period(args.week, args.month)
@@ -281,12 +283,9 @@ def run_cameras(args: argparse.Namespace) -> int:
     host = args.host or (None if args.config else os.environ.get("UPVS_HOST"))
     if not host:
         return cameras(args.config, [args.camera] if args.camera else None)
-    from .sources.unifi_client import ProtectClient
+    from .sources.protect import protect_client
     settings = _direct_camera(args, host, camera_needed=False)
-    return console_cameras(ProtectClient(settings.host, settings.username,
-                                         settings.password.load("--password"),
-                                         tls_insecure=settings.tls_insecure,
-                                         direct_api=settings.direct_api))
+    return console_cameras(protect_client(settings, settings.password.load("--password")))
 
 
 def run_prune(args: argparse.Namespace) -> int:
@@ -294,7 +293,7 @@ def run_prune(args: argparse.Namespace) -> int:
     from .prune import prune
     if not 0 <= args.keep_days <= 36500:
         raise UsageError("--keep-days must be a number of days from 0 to 36500")
-    config = load_config(args.config)
+    config = read_config(args.config)
     wanted = args.cameras or ([args.camera] if args.camera else ["all"])
     cameras = parse_cameras(wanted, config)
     days = [(shard_root(config, args.out, Shard(camera, date)), camera, date)
@@ -429,7 +428,7 @@ def prepare(args: argparse.Namespace) -> DayBuild:
     if not args.camera:
         raise UsageError("--camera is required: a camera of the config file, or use "
                          "--host for a direct connection")
-    config = load_config(args.config)
+    config = read_config(args.config)
     camera = with_overrides(config.camera(args.camera), **_overrides(args))
     root = (args.out or config.out) / camera.name / date.isoformat()
     if args.command == "publish" and not camera.publish:
@@ -456,7 +455,7 @@ def _batch_shards(args: argparse.Namespace, config: Any) -> list[Any]:
 
 def run_batch(args: argparse.Namespace) -> int:
     from .batch import Batch, select_shards, shard_position
-    config = load_config(args.config)
+    config = read_config(args.config)
     shards = _batch_shards(args, config)
     position = shard_position(args.shard, args.shards)
     if position:
@@ -477,7 +476,7 @@ def run_batch(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     from .batch import Shard, known_dates, parse_cameras, shard_root
     from .status import day_state, show
-    config = load_config(args.config)
+    config = read_config(args.config)
     wanted = args.cameras or ([args.camera] if args.camera else ["all"])
     states = []
     for camera in parse_cameras(wanted, config):
@@ -493,7 +492,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from .batch import Shard, known_dates, parse_cameras, shard_root
     from .report import make_pictures, write_gallery, write_report
-    config = load_config(args.config)
+    config = read_config(args.config)
     wanted = args.cameras or ([args.camera] if args.camera else ["all"])
     pages = 0
     for camera in parse_cameras(wanted, config):
@@ -591,7 +590,6 @@ def record_run(build: DayBuild, command: str, code: int, reason: str | None) -> 
 
 def verify_only(build: DayBuild) -> int:
     """`tlbuild verify`: the day's checks on the video as it is now."""
-    from .sources import SOURCES
     if not build.layout.day_json.exists():
         raise UsageError(f"{build.layout.root}: nothing built for this day yet")
     result = SOURCES[build.settings.source].verify(build)
@@ -603,7 +601,6 @@ def verify_only(build: DayBuild) -> int:
 
 def exit_code(build: DayBuild, doit_result: int, command: str) -> tuple[int, str | None]:
     """The run's exit code, and why it is not 0."""
-    from .sources import SOURCES
     if build.outcome.fatal is not None:
         return build.outcome.fatal.exit_code, str(build.outcome.fatal)
     if doit_result != 0:
@@ -633,7 +630,6 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, key, None)
     setup_console_logging(verbose=bool(args.verbose), quiet=bool(args.quiet))
     install_signal_handlers()
-    from .batch import receive_handover
     receive_handover()  # a batch's session for this shard, if any
     try:
         return run(args)

@@ -38,7 +38,6 @@ from .ffmpeg import (
     speed_text,
 )
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from .graph import checked_render, task, verify_output, verify_task
 from .overlay import clock_filters
 from .probe import keyframe_interval, probe
 from .records import ClipEntry, DaySummary
@@ -52,6 +51,8 @@ from .render_plan import (
     plan_render,
     size_filter,
 )
+from .taskdef import task
+from .verify import checked_render, verify_output, verify_task
 
 log = logging.getLogger("tlbuild")
 MIN_SPEED, MAX_SPEED = 1.0, 2000.0

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -374,8 +375,13 @@ def _load_tables(data: dict[str, Any], section: str, kinds: dict[str, Any],
     return loaded
 
 
-def load_config(path: Path | str | None = None) -> Config:
-    """Read the config named by `path`, $TLBUILD_CONFIG, or config/tlbuild.toml."""
+Parser = Callable[[str, "Table", Path], Any]  # (name, table, config folder) -> settings
+
+
+def load_config(path: Path | str | None, parsers: dict[str, Parser]) -> Config:
+    """Read the config named by `path`, $TLBUILD_CONFIG, or config/tlbuild.toml;
+    `parsers`: each camera system's settings parser by its `source` name (the
+    registry's, sources.read_config: this module knows no camera system)."""
     path = Path(path or os.environ.get("TLBUILD_CONFIG") or DEFAULT_CONFIG)
     try:
         with open(path, "rb") as handle:
@@ -399,8 +405,6 @@ def load_config(path: Path | str | None = None) -> Config:
     cameras_data = top.get("cameras", dict, {})
     sinks_data = top.get("publish", dict, {})
     top.reject_unknown()
-    from .sources import SOURCES  # the registry knows every camera system
-    parsers = {name: source.parse for name, source in SOURCES.items()}
     cameras = _load_tables(cameras_data, "cameras", parsers, "source", path, base)
     sinks = _load_tables(sinks_data, "publish", SINKS, "kind", path, base)
     for name, camera in cameras.items():

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .files import printable
-from .http import stop_requested
+from .stop import stop_requested
 
 REPORT_ENV = "TLBUILD_REPORT"
 PLAIN_EVERY = 30.0  # seconds between progress lines when there is no display

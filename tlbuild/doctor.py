@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from . import demo
-from .config import Config, load_config
+from .batch import parse_cameras
+from .config import Config
 from .errors import ExtraMissing, TlbuildError
 from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
+from .sources import SOURCES, read_config
+from .sources.protect import describe_camera
+from .sources.s3_client import S3Client
 
 MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
 
@@ -49,7 +53,6 @@ class Checks:
 def camera_line(config: Config, name: str, shared: dict[str, Any]) -> str:
     """What a config camera resolves to, from its device (a secret is loaded, not
     shown)."""
-    from .sources import SOURCES
     settings = config.cameras[name]
     password = None
     source = getattr(settings, "password", None)
@@ -78,17 +81,16 @@ def free_space(out: Path) -> str:
 def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
            names: list[str] | None = None) -> int:
     """Every check, for the cameras `names` (default: all) and the sinks they use."""
-    from .batch import parse_cameras
     checks = Checks(quiet)
     config: Config | None = None
 
-    def read_config() -> str:
+    def check_config() -> str:
         nonlocal config
-        config = load_config(config_path)
+        config = read_config(config_path)
         return (f"{config.path}: {len(config.cameras)} camera(s), "
                 f"{len(config.sinks)} sink(s)")
 
-    if not checks.run("config", read_config) or config is None:
+    if not checks.run("config", check_config) or config is None:
         return 1
     checks.run("ffmpeg", lambda: f"{ffmpeg_exe()} ({check_ffmpeg()}, libx264)")
     wanted = sorted(parse_cameras(names or ["all"], config))
@@ -113,7 +115,6 @@ def sink_line(sink: Any) -> str:
     """A sink's secret loads and its store answers (the SyncAPI has no harmless
     request: its URL and key are checked, not sent)."""
     if sink.kind == "s3":
-        from .sources.s3_client import S3Client
         client = S3Client(sink.bucket, region=sink.region, endpoint_url=sink.endpoint_url,
                           profile=sink.profile, tls_insecure=sink.tls_insecure)
         with client.errors():
@@ -125,8 +126,7 @@ def sink_line(sink: Any) -> str:
 
 def cameras(config_path: Path | None, names: list[str] | None) -> int:
     """The config's cameras, each with what its device says it is."""
-    from .batch import parse_cameras
-    config = load_config(config_path)
+    config = read_config(config_path)
     checks, shared = Checks(), {}
     for name in parse_cameras(names or ["all"], config):
         source = config.cameras[name].source
@@ -137,7 +137,6 @@ def cameras(config_path: Path | None, names: list[str] | None) -> int:
 
 def console_cameras(client: Any) -> int:
     """Every camera of one UniFi console (direct mode: --host)."""
-    from .sources.unifi import describe_camera
     boot = client.bootstrap()
     zone = (boot.get("nvr") or {}).get("timezone") or "UTC"
     for camera in boot["cameras"]:

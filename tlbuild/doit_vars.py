@@ -10,11 +10,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from . import console, demo
+from .batch import Batch, all_shards, parse_cameras, parse_dates
 from .build import DayBuild
-from .config import load_config
 from .days import parse_date
 from .errors import TlbuildError, UsageError, storage_error
+from .graph import namespace
+from .rollup import Rollup, parse_at, parse_period
 from .runtime import install_signal_handlers, setup_console_logging
+from .sources import read_config
 
 log = logging.getLogger("tlbuild")
 
@@ -68,11 +72,9 @@ def _subtasks(creator: Any) -> set[str]:
 
 def _rollup_namespace(config: Any, camera: str | None, get_var: Any) -> dict[str, Any]:
     """`doit camera=X week=2026-W10` or `month=2026-03` [at=12:00]: a rollup."""
-    from .rollup import Rollup, parse_at, parse_period
     if not camera or camera == "all" or "," in camera:
         raise UsageError("a rollup is of one camera: doit camera=NAME week=YYYY-Www "
                          "(or month=YYYY-MM)")
-    from . import console
     label, dates = parse_period(get_var("week"), get_var("month"))
     rollup = Rollup(config, camera, label, dates, parse_at(get_var("at")))
     console.set_day(f"{rollup.name} {label}")
@@ -82,12 +84,10 @@ def _rollup_namespace(config: Any, camera: str | None, get_var: Any) -> dict[str
 
 
 def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str, Any]:
-    from . import demo
-    from .graph import namespace
     argv = sys.argv if argv is None else argv
     setup_console_logging(quiet=get_var("quiet", "") not in ("", "0", "false"))
     try:
-        config = load_config(get_var("config"))
+        config = read_config(get_var("config"))
         camera, date = get_var("camera"), get_var("date")
         if get_var("week") or get_var("month"):
             return _rollup_namespace(config, camera, get_var)
@@ -102,7 +102,6 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
             raise UsageError(f"usage: doit {verb}camera=NAME date=YYYY-MM-DD "
                              f"[config=PATH]; cameras in {config.path}: {cameras}")
         if camera == "all" or "," in camera or ".." in date or "," in date:
-            from .batch import Batch, all_shards, parse_cameras, parse_dates
             shards = all_shards(parse_cameras(camera, config), parse_dates(date))
             install_signal_handlers()
             return Batch(shards, config).namespace()

@@ -27,8 +27,8 @@ import jinja2
 from .console import Meter
 from .errors import MediaError, StorageError, UsageError
 from .files import atomic_open, commit_partial, partial_path
-from .http import stop_requested
 from .runtime import release, spawn
+from .stop import stop_requested
 
 log = logging.getLogger("tlbuild.ffmpeg")
 

@@ -34,10 +34,11 @@ from .build import DayBuild
 from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from .graph import checked_render, task, verify_output, verify_task
 from .probe import mean_brightness, undecodable
 from .records import DaySummary, FrameEntry
 from .selection import Selection
+from .taskdef import task
+from .verify import checked_render, verify_output, verify_task
 
 log = logging.getLogger("tlbuild")
 GOOD, BAD, SKIPPED = "ok", "bad", "skipped"  # skipped: left out by the camera's choice

@@ -33,6 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import AuthError, RemoteError
 from .files import commit_partial, open_named, partial_path
+from .stop import stop_requested
 
 log = logging.getLogger("tlbuild.http")
 
@@ -41,8 +42,6 @@ CONNECT_SECONDS = 5   # the connect timeout of every request
 JSON_LIMIT = 64 << 20  # no JSON answer is read past this (a bootstrap is a few MB)
 T = TypeVar("T")
 
-# Set by a signal handler: long waits and downloads stop promptly when it is set.
-stop_requested = threading.Event()
 _sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
 
 

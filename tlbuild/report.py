@@ -24,6 +24,7 @@ from .ffmpeg import render_file
 from .files import atomic_open, read_json
 from .layout import DayLayout
 from .records import VerifyReport
+from .status import day_state
 
 log = logging.getLogger("tlbuild")
 KEOGRAM_COLUMNS = 1440  # at most one column per minute of a day
@@ -205,7 +206,6 @@ def is_date(name: str) -> bool:
 def write_gallery(out: Path, cameras: list[str]) -> Path:
     """index.html at the output root: cameras x days, each day with its poster, its
     state and a link to its page."""
-    from .status import day_state
     rows, dates = [], set()
     for camera in cameras:
         folder = out / camera

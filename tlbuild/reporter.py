@@ -20,7 +20,7 @@ from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from . import console
-from .http import stop_requested
+from .stop import stop_requested
 
 log = logging.getLogger("tlbuild")
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from . import console
 from .files import printable
-from .http import abort_connections, stop_requested
+from .http import abort_connections
+from .stop import stop_requested
 
 STOP_SECONDS = 3.0  # how long a stopping run waits for actions and children
 

@@ -23,9 +23,10 @@ from ..config import AllskySink, S3Sink, Sink
 from ..errors import RemoteError
 from ..ffmpeg import render_file
 from ..files import read_json, safe_name
-from ..graph import task
 from ..probe import probe
 from ..records import Receipt
+from ..report import write_report
+from ..taskdef import task
 from . import s3 as s3_sink
 from .indi_allsky import THUMBNAIL, VIDEO, SyncApiClient, SyncApiError
 
@@ -133,7 +134,6 @@ def publish(build: DayBuild, sink: Sink) -> None:
             **remote).write(receipt_path(build, sink))
     log.info("published %s to %s: %s", video.name, sink.name, remote.get("url"))
     if build.layout.report.is_file():  # the day page lists where the video went
-        from ..report import write_report
         write_report(build)
 
 

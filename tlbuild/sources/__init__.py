@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import clips, frames
-from . import axis_timelapse2, s3_frames, unifi, unifi_snapshots
+from ..config import Config, load_config
+from . import axis_timelapse2, protect, s3_frames, unifi, unifi_snapshots
 
 
 @dataclass(frozen=True)
@@ -28,13 +30,19 @@ class Source:
 
 SOURCES = {source.name: source for source in (
     Source("unifi", unifi.parse, unifi.tasks, unifi.ORDER, unifi.failures, clips.verify,
-           unifi.check, "tlbuild.sim.unifi", "clips", unifi.SESSIONS.handover),
+           protect.check, "tlbuild.sim.unifi", "clips", protect.SESSIONS.handover),
     Source("axis-timelapse2", axis_timelapse2.parse, axis_timelapse2.tasks,
            axis_timelapse2.ORDER, axis_timelapse2.failures, axis_timelapse2.verify,
            axis_timelapse2.check, "tlbuild.sim.axis", "archives"),
     Source("s3-frames", s3_frames.parse, s3_frames.tasks, s3_frames.ORDER,
            s3_frames.failures, frames.verify, s3_frames.check, "tlbuild.sim.s3", "frames"),
     Source("unifi-snapshots", unifi_snapshots.parse, unifi_snapshots.tasks,
-           unifi_snapshots.ORDER, unifi_snapshots.failures, frames.verify, unifi.check,
-           "tlbuild.sim.unifi", "stills", unifi.SESSIONS.handover),
+           unifi_snapshots.ORDER, unifi_snapshots.failures, frames.verify, protect.check,
+           "tlbuild.sim.unifi", "stills", protect.SESSIONS.handover),
 )}
+
+
+def read_config(path: Path | str | None = None) -> Config:
+    """The config named by `path`, $TLBUILD_CONFIG or config/tlbuild.toml, its
+    cameras parsed by their systems' parsers."""
+    return load_config(path, {name: source.parse for name, source in SOURCES.items()})

@@ -43,10 +43,11 @@ from ..days import day_window
 from ..errors import MediaError, UsageError
 from ..ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
-from ..graph import checked_render, task, verify_output, verify_task
 from ..http import Unavailable
 from ..overlay import clock_filters
 from ..records import ArchiveEntry, DaySummary
+from ..taskdef import task
+from ..verify import checked_render, verify_output, verify_task
 from .axis_client import Archive, AxisClient
 
 log = logging.getLogger("tlbuild.axis")

@@ -47,10 +47,10 @@ from ..days import utc_dates
 from ..errors import UsageError
 from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
-from ..graph import task
 from ..probe import jpeg_size
 from ..records import FrameEntry
 from ..selection import Selection, parse_selection
+from ..taskdef import task
 from .s3_client import S3Client
 
 log = logging.getLogger("tlbuild.s3")

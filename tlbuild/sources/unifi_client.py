@@ -21,9 +21,10 @@ import requests
 
 from ..config import Secret
 from ..errors import AuthError, MediaError, RemoteError
-from ..http import HttpClient, Retryable, stop_requested, with_retries
+from ..http import HttpClient, Retryable, with_retries
 from ..probe import VideoInfo, jpeg_size, probe
 from ..slots import HostSlots
+from ..stop import stop_requested
 
 log = logging.getLogger("tlbuild.unifi")
 
@@ -45,7 +46,7 @@ def split_count(page: list[dict[str, Any]], start: int, end: int) -> int:
 
 
 def session_key(host: str, username: str) -> str:
-    """Which handed-over session a client may use (see `batch.handed_over`)."""
+    """Which handed-over session a client may use (see `handover.handed_over`)."""
     return f"{host.rstrip('/')}|{username}"
 
 

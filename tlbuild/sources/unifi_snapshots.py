@@ -38,13 +38,13 @@ from ..days import local_time
 from ..errors import RemoteError, UsageError
 from ..files import read_json, write_json_if_changed
 from ..frames import BAD, GOOD
-from ..graph import task
 from ..http import Unavailable
 from ..probe import jpeg_size
 from ..records import FrameEntry
 from ..reporter import LoggedFailure
 from ..selection import Selection, parse_selection
-from .unifi import Retention, camera_record, console_day, console_settings, protect
+from ..taskdef import task
+from .protect import Retention, camera_record, console_day, console_settings, protect
 
 log = logging.getLogger("tlbuild.unifi")
 FAILED = "failed"  # the console could not answer (retries spent): a rerun asks again
@@ -156,7 +156,6 @@ def scan(build: DayBuild) -> LoggedFailure | None:
     times, left_out = still_times(window, settings.interval, newest, kept.start_lq,
                                   settings.selection, zone)
     record = camera_record(camera, nvr, build.date, zone, window)
-    record.pop("filter", None)
     size = still_size(settings, camera)
     record.update(interval=settings.interval, size=size,
                   selection=settings.selection.as_dict())
