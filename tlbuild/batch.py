@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import console
-from .config import Config, render_choices
+from .config import Config
 from .days import parse_date
 from .errors import TlbuildError, UsageError
 from .handover import SESSION_FD
@@ -210,7 +210,7 @@ class Batch:
         days = [(shard_root(self.config, self.out, Shard(camera, date)), camera, date)
                 for camera in cameras for date in known_dates(self.config, self.out, camera)]
         done, _ = prune(days, self.config.prune_after_days,
-                        choices={camera: render_choices(self.config.camera(camera))
+                        choices={camera: self.config.camera(camera).render_choices()
                                  for camera in cameras})
         if done:
             console.echo(f"pruned {len(done)} camera-day(s) older than "

@@ -49,8 +49,8 @@ class DayBuild:
         self.date = date
         self.layout = DayLayout.create(root, settings.name, date)
         self.offline = offline
-        self.sinks = [(sinks or {})[name] for name in getattr(settings, "publish", ())]
-        source = getattr(settings, "password", None)
+        self.sinks = [(sinks or {})[name] for name in settings.publish]
+        source = settings.password
         # offline (render, publish, verify): no request to the camera, no secret asked
         self.password: Secret | None = source.load(
             f"camera {settings.name!r}: password from {source.describe()}") \

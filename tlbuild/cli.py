@@ -23,7 +23,6 @@ from .config import (
     RenderSettings,
     Secret,
     SecretSource,
-    render_choices,
     validate_host,
     validate_render,
     with_overrides,
@@ -299,7 +298,7 @@ def run_prune(args: argparse.Namespace) -> int:
     days = [(shard_root(config, args.out, Shard(camera, date)), camera, date)
             for camera in cameras for date in known_dates(config, args.out, camera)]
     done, kept = prune(days, args.keep_days, args.dry_run, choices={
-        camera: render_choices(config.camera(camera)) for camera in cameras})
+        camera: config.camera(camera).render_choices() for camera in cameras})
     print(f"{'would prune' if args.dry_run else 'pruned'} {len(done)} camera-day(s): "
           f"{sum(p.files for p in done)} files, {sum(p.bytes for p in done) / 1e6:.1f} MB"
           + (f"; kept the inputs of {len(kept)} old day(s) (see above)" if kept else ""))

@@ -338,16 +338,16 @@ def intermediates_digest(build: DayBuild, clips: list[dict[str, Any]]) -> str:
 def clock(build: DayBuild) -> dict[str, Any] | None:
     """The time overlay's settings (`overlay_time`), or None without one."""
     settings = build.settings
-    if not getattr(settings, "overlay_time", False):
+    if not settings.overlay_time:
         return None
-    return {"font": getattr(settings, "overlay_font", None), "zone": clip_zone(build)}
+    return {"font": settings.overlay_font, "zone": clip_zone(build)}
 
 
 def clip_zone(build: DayBuild) -> str:
     """The time zone of the clips' wall-clock time: the day's, as the scan found it."""
     camera = read_json(build.layout.camera_json, {}) or {}
     return (camera.get("day", {}).get("timezone")
-            or getattr(build.settings, "timezone", None) or "UTC")
+            or build.settings.timezone or "UTC")
 
 
 def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
@@ -409,7 +409,7 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
         """Write day.json: footage measured from the files, and the speed factor."""
         return task(build, "speed", write_day, details, task_dep=["manifest"],
                     reads={"render": settings.as_dict(), **(details_read or {}),
-                           "overlay_time": getattr(build.settings, "overlay_time", False)},
+                           "overlay_time": build.settings.overlay_time},
                     file_dep=[layout.concat, layout.clip_index],
                     targets=[layout.day_json], stamped=True)
 

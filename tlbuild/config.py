@@ -99,13 +99,6 @@ class RenderSettings:
 CameraSettings = Any  # each source's own settings class (sources/<system>.py)
 
 
-def render_choices(settings: CameraSettings) -> dict[str, Any]:
-    """The settings that shape a camera's video (what a pruned day was rendered
-    with: changing one needs the inputs back)."""
-    return {**settings.render.as_dict(),
-            "overlay_time": bool(getattr(settings, "overlay_time", False)),
-            "deflicker": bool(getattr(settings, "deflicker", False))}
-
 
 @dataclass(frozen=True)
 class AllskySink:

@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 from .config import SIMULATOR_HOST
+from .settings import CameraSettings
 
 SINK_SIMULATORS = {"indi-allsky": "tlbuild.sim.allsky"}
 
@@ -31,10 +32,9 @@ def resolve_sink(sink: Any) -> Any:
     return importlib.import_module(SINK_SIMULATORS[sink.kind]).demo_sink(sink, apikey)
 
 
-def simulated(settings: Any) -> bool:
+def simulated(settings: CameraSettings) -> bool:
     """Is this camera the demo's: its device address is "simulator"?"""
-    return SIMULATOR_HOST in (getattr(settings, "host", None),
-                              getattr(settings, "endpoint_url", None))
+    return settings.device_address == SIMULATOR_HOST
 
 
 def resolve(settings: Any, password: Any, date: dt.date) -> Any:

@@ -55,7 +55,7 @@ def camera_line(config: Config, name: str, shared: dict[str, Any]) -> str:
     shown)."""
     settings = config.cameras[name]
     password = None
-    source = getattr(settings, "password", None)
+    source = settings.password
     if source is not None:
         password = source.load(f"camera {name!r}: password from {source.describe()}")
     settings = demo.resolve(settings, password, dt.date.today())

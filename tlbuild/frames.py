@@ -36,7 +36,6 @@ from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .probe import mean_brightness, undecodable
 from .records import DaySummary, FrameEntry
-from .selection import Selection
 from .taskdef import task
 from .verify import checked_render, verify_output, verify_task
 
@@ -159,7 +158,7 @@ def choose(build: DayBuild, index: list[dict[str, Any]]) -> None:
     reason: outside its hours, weekdays or daylight; a byte-identical repeat of the
     previous frame (a console repeating its last recorded frame where nothing was
     recorded); darker than `dark_threshold` with skip_dark."""
-    selection = getattr(build.settings, "selection", None) or Selection()
+    selection = build.settings.selection
     zone = day_zone(build)
     previous = None
     for entry in index:
@@ -239,7 +238,7 @@ def write_day(build: DayBuild, details: Details) -> None:
         "tool_version": __version__, "ffmpeg_version": ffmpeg_version(),
         "render": {**build.settings.render.as_dict(),
                    "overlay_time": build.settings.overlay_time,
-                   "deflicker": getattr(build.settings, "deflicker", False)},
+                   "deflicker": build.settings.deflicker},
         "summary": DaySummary("frames", len(index), len(good), 0, len(good), round(fps, 6),
                               round(len(good) / fps, 3), skipped=len(skipped),
                               skipped_why=left_out(skipped)).as_dict(),
@@ -276,7 +275,7 @@ def render(build: DayBuild) -> dict[str, Any] | None:
                 height=day["height"], fps=f"{day['fps']:g}",
                 frame_count=day["frame_count"], crf=settings.render.crf,
                 preset=settings.render.preset, overlay=settings.overlay_time, font=font,
-                deflicker=getattr(settings, "deflicker", False),
+                deflicker=settings.deflicker,
                 chapters=hour_chapters(build, day["fps"]),
                 check=checked_render(build, day["frame_count"], day["fps"]))
     return {"rendered": build.output_stamp()}
@@ -313,8 +312,8 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
     holds, read from the files `inputs()` names (the manifest's dependencies);
     `details`: the source's own day.json fields."""
     layout, settings = build.layout, build.settings
-    selection = (getattr(settings, "selection", None) or Selection()).as_dict()
-    deflicker = getattr(settings, "deflicker", False)
+    selection = settings.selection.as_dict()
+    deflicker = settings.deflicker
 
     @create_after(executed="fetch", target_regex=r".*frames\.txt$")
     def task_manifest() -> dict[str, Any]:

@@ -45,7 +45,7 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     changes the camera-day (not `doit list` or `info`), so it takes its lock first."""
     console.set_day(build.label)
     check_ffmpeg()  # an unusable ffmpeg is refused before any request
-    if getattr(build.settings, "overlay_time", False):
+    if build.settings.overlay_time:
         require_filter("drawtext", "overlay_time")
     if build.pruned:
         refuse_changes(build)

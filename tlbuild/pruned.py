@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 from .build import DayBuild
-from .config import render_choices
 from .errors import UsageError
 from .files import read_json, write_bytes_if_changed
 from .records import DaySummary, verified_video
@@ -31,7 +30,7 @@ def refuse_changes(build: DayBuild) -> None:
         raise UsageError(f"{build.label}: {rebuild_hint(build)}; without them --force "
                          "cannot render the video again, so it stays as it is")
     recorded = (read_json(build.layout.pruned_json, {}) or {}).get("render")
-    wanted = render_choices(build.settings)
+    wanted = build.settings.render_choices()
     if isinstance(recorded, dict) and recorded != wanted:
         changed = ", ".join(f"{key} {recorded.get(key)} -> {value}"
                             for key, value in wanted.items() if recorded.get(key) != value)

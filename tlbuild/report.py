@@ -137,7 +137,7 @@ def write_report(build: DayBuild) -> None:
     day = read_json(layout.day_json, {}) or {}
     camera = read_json(layout.camera_json, {}) or {}
     zone_name = day.get("timezone") or (camera.get("day") or {}).get("timezone") \
-        or getattr(build.settings, "timezone", None) or "UTC"
+        or build.settings.timezone or "UTC"
     zone = ZoneInfo(zone_name)
     start = dt.datetime.combine(build.date, dt.time(), tzinfo=zone)
     end = dt.datetime.combine(build.date + dt.timedelta(days=1), dt.time(), tzinfo=zone)

@@ -222,7 +222,7 @@ class Rollup:
         reads = {"period": self.label, "at": f"{self.at}" if self.at else None,
                  "fps": self.fps, "crf": self.settings.render.crf,
                  "preset": self.settings.render.preset, "ffmpeg": ffmpeg_version(),
-                 "overlay": getattr(self.settings, "overlay_time", False)}
+                 "overlay": self.settings.overlay_time}
 
         def task_rollup_list() -> dict[str, Any]:
             """List the period's verified days (their videos, or frames with at=)."""

@@ -54,7 +54,7 @@ def camera_uuid(build: DayBuild, sink: AllskySink) -> str:
 def day_zone(build: DayBuild) -> str:
     recorded = read_json(build.layout.camera_json, {}) or {}
     return (recorded.get("day", {}).get("timezone")
-            or getattr(build.settings, "timezone", None) or "UTC")
+            or build.settings.timezone or "UTC")
 
 
 def utc_offset(zone: str, date: dt.date) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -46,6 +46,7 @@ from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if
 from ..http import Unavailable
 from ..overlay import clock_filters
 from ..records import ArchiveEntry, DaySummary
+from ..settings import CameraSettings
 from ..taskdef import task
 from ..verify import checked_render, verify_output, verify_task
 from .axis_client import Archive, AxisClient
@@ -56,11 +57,10 @@ DEFAULT_FPS = 10
 
 # --- settings ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class AxisCamera:
+@dataclass(frozen=True, kw_only=True)
+class AxisCamera(CameraSettings):
     """An Axis camera with the Timelapse2, Timelapse3 or TimelapseMe app (read only)."""
 
-    name: str
     host: str
     username: str
     password: SecretSource
@@ -74,14 +74,12 @@ class AxisCamera:
     workers: int = 2
     timeout: float = 60.0
     tls_insecure: bool = False
-    overlay_time: bool = False
-    overlay_font: str | None = None
-    publish: tuple[str, ...] = ()
     source: str = "axis-timelapse2"
-    OWN_FPS: ClassVar[bool] = True  # fps = 0 keeps the archive's own
 
-    def overridden(self, **values: Any) -> AxisCamera:
-        return replace(self, **{k: v for k, v in values.items() if hasattr(self, k)})
+    @property
+    def device_address(self) -> str | None:
+        return self.host
+    OWN_FPS: ClassVar[bool] = True  # fps = 0 keeps the archive's own
 
     @property
     def base_url(self) -> str:

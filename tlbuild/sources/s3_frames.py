@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -49,7 +49,8 @@ from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
 from ..probe import jpeg_size
 from ..records import FrameEntry
-from ..selection import Selection, parse_selection
+from ..selection import parse_selection
+from ..settings import CameraSettings
 from ..taskdef import task
 from .s3_client import S3Client
 
@@ -58,12 +59,11 @@ log = logging.getLogger("tlbuild.s3")
 
 # --- settings ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class S3FramesCamera:
+@dataclass(frozen=True, kw_only=True)
+class S3FramesCamera(CameraSettings):
     """Frames that an Axis camera's FixedIT Data Agent stores in S3 (credentials the
     boto3 way: environment, profile or instance role; never in the config)."""
 
-    name: str
     bucket: str
     device: str
     region: str | None = None
@@ -73,16 +73,12 @@ class S3FramesCamera:
     workers: int = 8
     retries: int = 3
     timezone: str = "UTC"
-    overlay_time: bool = False
-    overlay_font: str | None = None
-    selection: Selection = field(default_factory=Selection)
-    deflicker: bool = False
     tls_insecure: bool = False
-    publish: tuple[str, ...] = ()
     source: str = "s3-frames"
 
-    def overridden(self, **values: Any) -> S3FramesCamera:
-        return replace(self, **{k: v for k, v in values.items() if hasattr(self, k)})
+    @property
+    def device_address(self) -> str | None:
+        return self.endpoint_url
 
 
 def parse(name: str, table: Table, base: Path) -> S3FramesCamera:

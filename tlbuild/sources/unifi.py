@@ -26,6 +26,7 @@ from ..errors import ConfigError, RemoteError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
 from ..records import ClipEntry
 from ..reporter import LoggedFailure
+from ..settings import CameraSettings
 from ..taskdef import task
 from .protect import (
     Retention,
@@ -63,11 +64,10 @@ class EventFilter:
                 "min_score": self.min_score}
 
 
-@dataclass(frozen=True)
-class UnifiCamera:
+@dataclass(frozen=True, kw_only=True)
+class UnifiCamera(CameraSettings):
     """One UniFi Protect camera: how to reach the NVR and what to build."""
 
-    name: str
     host: str
     username: str
     password: SecretSource
@@ -81,10 +81,11 @@ class UnifiCamera:
     merge: bool = True
     timezone: str | None = None
     channel: int = 0              # export stream: 0 high, 1 medium, 2 low
-    overlay_time: bool = False    # cameras burn in their own clock; this adds tlbuild's
-    overlay_font: str | None = None
-    publish: tuple[str, ...] = ()
     source: str = "unifi"
+
+    @property
+    def device_address(self) -> str | None:
+        return self.host
 
     def overridden(self, smart_types: Any = None, min_score: Any = None,
                    **values: Any) -> UnifiCamera:

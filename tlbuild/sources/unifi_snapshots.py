@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from ..probe import jpeg_size
 from ..records import FrameEntry
 from ..reporter import LoggedFailure
 from ..selection import Selection, parse_selection
+from ..settings import CameraSettings
 from ..taskdef import task
 from .protect import Retention, camera_record, console_day, console_settings, protect
 
@@ -50,11 +51,10 @@ log = logging.getLogger("tlbuild.unifi")
 FAILED = "failed"  # the console could not answer (retries spent): a rerun asks again
 
 
-@dataclass(frozen=True)
-class UnifiSnapshotsCamera:
+@dataclass(frozen=True, kw_only=True)
+class UnifiSnapshotsCamera(CameraSettings):
     """A UniFi Protect camera sampled from its recording every `interval` seconds."""
 
-    name: str
     host: str
     username: str
     password: SecretSource
@@ -68,15 +68,11 @@ class UnifiSnapshotsCamera:
     tls_insecure: bool = False
     direct_api: bool = False
     timezone: str | None = None   # default: the console's
-    overlay_time: bool = False
-    overlay_font: str | None = None
-    selection: Selection = field(default_factory=Selection)
-    deflicker: bool = False
-    publish: tuple[str, ...] = ()
     source: str = "unifi-snapshots"
 
-    def overridden(self, **values: Any) -> UnifiSnapshotsCamera:
-        return replace(self, **{k: v for k, v in values.items() if hasattr(self, k)})
+    @property
+    def device_address(self) -> str | None:
+        return self.host
 
 
 def parse(name: str, table: Table, base: Path) -> UnifiSnapshotsCamera:
