@@ -12,7 +12,8 @@ ABOVE_SOURCES = {"graph", "cli", "batch", "doit_vars", "report", "rollup", "publ
                  "status", "prune", "pruned", "doctor", "demo", "axis_download"}
 LOW = {"files", "errors", "stop", "handover", "layout", "days", "records", "http",
        "ffmpeg", "probe", "console", "runtime", "taskdef", "verify", "build", "config",
-       "selection", "render_plan", "overlay", "clipindex", "slots", "reporter", "state"}
+       "selection", "render_plan", "overlay", "clipindex", "slots", "reporter", "state",
+       "settings", "source"}
 EDGES = {"cli", "demo"}  # where a first-party import may wait inside a function
 
 

@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 from .config import SIMULATOR_HOST
+from .errors import UsageError
 from .settings import CameraSettings
 
 SINK_SIMULATORS = {"indi-allsky": "tlbuild.sim.allsky"}
@@ -43,5 +44,9 @@ def resolve(settings: Any, password: Any, date: dt.date) -> Any:
     if not simulated(settings):
         return settings
     from .sources import SOURCES
-    module = importlib.import_module(SOURCES[settings.source].simulator)
+    simulator = SOURCES[settings.source].simulator
+    if not simulator:
+        raise UsageError(f"camera {settings.name!r}: {settings.source} has no simulator "
+                         "(\"simulator\" is the address of tlbuild's demo devices)")
+    module = importlib.import_module(simulator)
     return module.demo(settings, password, date)

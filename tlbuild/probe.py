@@ -141,6 +141,7 @@ def _over_images(template: str, images: list[Path], listing: Path
                  ) -> subprocess.CompletedProcess:
     """Run `template` on `images` as one ffconcat list (one frame each) written to
     the scratch file `listing`; raises TimeoutExpired."""
+    listing.parent.mkdir(parents=True, exist_ok=True)
     listing.write_text("ffconcat version 1.0\n" + "".join(
         f"file {concat_quote(image)}\nduration 1\n" for image in images))
     try:

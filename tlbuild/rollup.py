@@ -34,6 +34,7 @@ from .layout import DayLayout
 from .probe import decode, probe
 from .records import VerifyReport
 from .reporter import LoggedFailure, progress_reporter
+from .sources import SOURCES
 
 log = logging.getLogger("tlbuild")
 
@@ -93,10 +94,12 @@ class Rollup:
         self.record = self.root / "rollup.json"  # how it was made, its frame count
         self.listing = self.root / ("frames.txt" if at else "concat.txt")
         self.fps = fps or (10.0 if at else None)
-        if at and self.settings.source not in ("s3-frames", "unifi-snapshots"):
+        if at and SOURCES[self.settings.source].kind != "frames":
+            frame_sources = ", ".join(name for name, source in SOURCES.items()
+                                      if source.kind == "frames")
             raise UsageError(f"camera {self.name!r} ({self.settings.source}) keeps no "
                              "frames: a same-time rollup (at=HH:MM) needs a frame source "
-                             "(s3-frames, unifi-snapshots)")
+                             f"({frame_sources})")
 
     def day(self, date: dt.date) -> DayLayout:
         return DayLayout.create(self.camera_root / date.isoformat(), self.name, date)

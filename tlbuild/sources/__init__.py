@@ -1,45 +1,65 @@
-"""The camera systems tlbuild builds from: one registry entry each, the one place
-that knows them all. Adding a system means its source module (settings parser and
-task creators), its client, its simulator and one line here."""
+"""The camera systems tlbuild builds from: one registry entry each (the contract is
+source.Source), the one place that knows them all. A system is its source module
+(settings and task creators), its client, its simulator and one entry here; a
+system from another package registers through the `tlbuild.sources` entry points."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
 from .. import clips, frames
 from ..config import Config, load_config
+from ..source import Source
 from . import axis_timelapse2, protect, s3_frames, unifi, unifi_snapshots
 
+log = logging.getLogger("tlbuild")
+BUILT_IN = (
+    Source(name="unifi", parse=unifi.parse, tasks=unifi.tasks, order=unifi.ORDER,
+           failures=unifi.failures, verify=clips.verify, check=protect.check,
+           kind="clips", items="clips", simulator="tlbuild.sim.unifi",
+           handover=protect.SESSIONS.handover),
+    Source(name="axis-timelapse2", parse=axis_timelapse2.parse,
+           tasks=axis_timelapse2.tasks, order=axis_timelapse2.ORDER,
+           failures=axis_timelapse2.failures, verify=axis_timelapse2.verify,
+           check=axis_timelapse2.check, kind="archives", items="archives",
+           simulator="tlbuild.sim.axis"),
+    Source(name="s3-frames", parse=s3_frames.parse, tasks=s3_frames.tasks,
+           order=s3_frames.ORDER, failures=s3_frames.failures, verify=frames.verify,
+           check=s3_frames.check, kind="frames", items="frames",
+           simulator="tlbuild.sim.s3"),
+    Source(name="unifi-snapshots", parse=unifi_snapshots.parse,
+           tasks=unifi_snapshots.tasks, order=unifi_snapshots.ORDER,
+           failures=unifi_snapshots.failures, verify=frames.verify, check=protect.check,
+           kind="frames", items="stills", simulator="tlbuild.sim.unifi",
+           handover=protect.SESSIONS.handover),
+)
 
-@dataclass(frozen=True)
-class Source:
-    name: str                                  # the config's `source = "..."`
-    parse: Callable[..., Any]                  # (name, Table, config folder) -> settings
-    tasks: Callable[[Any], dict[str, Any]]     # (build) -> {"task_scan": creator, ...}
-    order: tuple[str, ...]                     # default tasks, in order
-    failures: Callable[[Any], tuple[int, int, str | None]]  # failed, items, reason
-    verify: Callable[[Any], Any]               # (build) -> the day's checks
-    check: Callable[..., str]                  # (settings, password, shared) -> a line
-    simulator: str                             # module whose demo() serves "simulator"
-    items: str                                 # what the day is made of, for messages
-    handover: Callable[[Any], dict[str, Any]] | None = None  # a batch's shared login
+
+def discover() -> dict[str, Source]:
+    """The built-in systems, then those other packages register; one that cannot be
+    loaded, is not a Source or takes a name already taken is left out, said once."""
+    found = {source.name: source for source in BUILT_IN}
+    for point in entry_points(group="tlbuild.sources"):
+        try:
+            source = point.load()
+        except Exception as error:  # a broken plugin must not stop every build
+            log.warning("camera system %r (%s) could not be loaded: %s", point.name,
+                        point.value, error)
+            continue
+        if not isinstance(source, Source):
+            log.warning("camera system %r (%s) is not a tlbuild.source.Source: left out",
+                        point.name, point.value)
+        elif source.name in found:
+            log.warning("camera system %r (%s): the name is taken: left out",
+                        source.name, point.value)
+        else:
+            found[source.name] = source
+    return found
 
 
-SOURCES = {source.name: source for source in (
-    Source("unifi", unifi.parse, unifi.tasks, unifi.ORDER, unifi.failures, clips.verify,
-           protect.check, "tlbuild.sim.unifi", "clips", protect.SESSIONS.handover),
-    Source("axis-timelapse2", axis_timelapse2.parse, axis_timelapse2.tasks,
-           axis_timelapse2.ORDER, axis_timelapse2.failures, axis_timelapse2.verify,
-           axis_timelapse2.check, "tlbuild.sim.axis", "archives"),
-    Source("s3-frames", s3_frames.parse, s3_frames.tasks, s3_frames.ORDER,
-           s3_frames.failures, frames.verify, s3_frames.check, "tlbuild.sim.s3", "frames"),
-    Source("unifi-snapshots", unifi_snapshots.parse, unifi_snapshots.tasks,
-           unifi_snapshots.ORDER, unifi_snapshots.failures, frames.verify, protect.check,
-           "tlbuild.sim.unifi", "stills", protect.SESSIONS.handover),
-)}
+SOURCES = discover()
 
 
 def read_config(path: Path | str | None = None) -> Config:
