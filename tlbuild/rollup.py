@@ -32,7 +32,7 @@ from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .frames import GOOD
 from .layout import DayLayout
 from .probe import decode, probe
-from .records import VerifyReport
+from .records import VerifyReport, verified_video
 from .reporter import LoggedFailure, progress_reporter
 from .sources import SOURCES
 
@@ -94,6 +94,7 @@ class Rollup:
         self.record = self.root / "rollup.json"  # how it was made, its frame count
         self.listing = self.root / ("frames.txt" if at else "concat.txt")
         self.fps = fps or (10.0 if at else None)
+        self.warned: set[dt.date] = set()  # days left out, said once
         if at and SOURCES[self.settings.source].kind != "frames":
             frame_sources = ", ".join(name for name, source in SOURCES.items()
                                       if source.kind == "frames")
@@ -105,13 +106,18 @@ class Rollup:
         return DayLayout.create(self.camera_root / date.isoformat(), self.name, date)
 
     def built_days(self) -> list[dt.date]:
-        """The period's days whose timelapse exists and passed verification."""
+        """The period's days whose timelapse is the very file that passed
+        verification (a video damaged since is left out, with a warning)."""
         built = []
         for date in self.dates:
             layout = self.day(date)
-            report = VerifyReport.read(layout.verify_json)
-            if report is not None and report.ok and layout.timelapse.is_file():
+            report, why_not = verified_video(layout.verify_json, layout.timelapse)
+            if report is not None:
                 built.append(date)
+            elif VerifyReport.read(layout.verify_json) is not None \
+                    and date not in self.warned:
+                self.warned.add(date)
+                log.warning("%s %s left out: %s", self.name, date, why_not)
         return built
 
     def inputs(self) -> list[Path]:
