@@ -78,6 +78,15 @@ class DayBuild:
         checked and published as it is."""
         return self.layout.pruned_json.exists() and not self.rebuild
 
+    def zone(self) -> str:
+        """The camera-day's local zone, one rule everywhere: the camera's `timezone`,
+        else the one its scan found on the device (metadata/camera.json), else UTC."""
+        if self.settings.timezone:
+            return self.settings.timezone
+        record = read_json(self.layout.camera_json, {})
+        day = record.get("day") if isinstance(record, dict) else None
+        return (day.get("timezone") if isinstance(day, dict) else None) or "UTC"
+
     @property
     def label(self) -> str:
         """How lines and the display name this camera-day."""

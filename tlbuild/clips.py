@@ -340,14 +340,7 @@ def clock(build: DayBuild) -> dict[str, Any] | None:
     settings = build.settings
     if not settings.overlay_time:
         return None
-    return {"font": settings.overlay_font, "zone": clip_zone(build)}
-
-
-def clip_zone(build: DayBuild) -> str:
-    """The time zone of the clips' wall-clock time: the day's, as the scan found it."""
-    camera = read_json(build.layout.camera_json, {}) or {}
-    return (camera.get("day", {}).get("timezone")
-            or build.settings.timezone or "UTC")
+    return {"font": settings.overlay_font, "zone": build.zone()}
 
 
 def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:

@@ -48,7 +48,7 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
     """frame_index.json (every frame of the local day, bad ones with reasons) and
     frames.txt (the good ones, each shown 1/fps, its local time as metadata for the
     time overlay)."""
-    zone = day_zone(build)
+    zone = build.zone()
     start, end = day_window(build.date, zone)
     tz = ZoneInfo(zone)
     index = []
@@ -145,21 +145,13 @@ def reject(root: Path, entry: dict[str, Any], reason: str) -> None:
     entry["file"] = None
 
 
-def day_zone(build: DayBuild) -> str:
-    """The camera's zone: its setting, else the one the scan found (camera.json)."""
-    if build.settings.timezone:
-        return build.settings.timezone
-    record = read_json(build.layout.camera_json, {}) or {}
-    return (record.get("day") or {}).get("timezone") or "UTC"
-
-
 def choose(build: DayBuild, index: list[dict[str, Any]]) -> None:
     """Mark the good frames the camera's selection leaves out as skipped, with the
     reason: outside its hours, weekdays or daylight; a byte-identical repeat of the
     previous frame (a console repeating its last recorded frame where nothing was
     recorded); darker than `dark_threshold` with skip_dark."""
     selection = build.settings.selection
-    zone = day_zone(build)
+    zone = build.zone()
     previous = None
     for entry in index:
         if entry["status"] != GOOD:
@@ -227,7 +219,7 @@ def write_day(build: DayBuild, details: Details) -> None:
     width, height = most_common_size(good) if good else (0, 0)
     write_json_if_changed(build.layout.day_json, {
         "camera_name": build.settings.name,
-        "date": build.date.isoformat(), "timezone": day_zone(build),
+        "date": build.date.isoformat(), "timezone": build.zone(),
         "frame_count": len(good),
         "bad_frames": sum(e["status"] == BAD for e in index),
         "skipped_frames": sum(e["status"] == SKIPPED for e in index),

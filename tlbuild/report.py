@@ -135,9 +135,7 @@ def safe_link(url: Any, base: str | None) -> str | None:
 def write_report(build: DayBuild) -> None:
     layout = build.layout
     day = read_json(layout.day_json, {}) or {}
-    camera = read_json(layout.camera_json, {}) or {}
-    zone_name = day.get("timezone") or (camera.get("day") or {}).get("timezone") \
-        or build.settings.timezone or "UTC"
+    zone_name = build.zone()
     zone = ZoneInfo(zone_name)
     start = dt.datetime.combine(build.date, dt.time(), tzinfo=zone)
     end = dt.datetime.combine(build.date + dt.timedelta(days=1), dt.time(), tzinfo=zone)

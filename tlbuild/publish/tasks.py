@@ -22,7 +22,7 @@ from ..build import DayBuild
 from ..config import AllskySink, S3Sink, Sink
 from ..errors import RemoteError
 from ..ffmpeg import render_file
-from ..files import read_json, safe_name
+from ..files import safe_name
 from ..probe import probe
 from ..records import Receipt
 from ..report import write_report
@@ -51,10 +51,6 @@ def camera_uuid(build: DayBuild, sink: AllskySink) -> str:
                                               f"tlbuild:camera:{build.settings.name}"))
 
 
-def day_zone(build: DayBuild) -> str:
-    recorded = read_json(build.layout.camera_json, {}) or {}
-    return (recorded.get("day", {}).get("timezone")
-            or build.settings.timezone or "UTC")
 
 
 def utc_offset(zone: str, date: dt.date) -> int:
@@ -66,7 +62,7 @@ def publish_allsky(build: DayBuild, sink: AllskySink, video: Path, size: int,
                    digest: str) -> dict[str, Any]:
     apikey = sink.apikey.load(f"sink {sink.name!r}: API key from {sink.apikey.describe()}")
     client = SyncApiClient(sink, apikey)
-    zone = day_zone(build)
+    zone = build.zone()
     offset = utc_offset(zone, build.date)
     cam = camera_uuid(build, sink)
     client.register_camera(cam, build.settings.name, zone, offset)

@@ -211,7 +211,7 @@ class Stills:
         except RemoteError as error:
             record.update(status=FAILED, reason=str(error))
             log.warning("still at %s failed: %s (a rerun asks again)",
-                        local_time(moment, frames.day_zone(build)), error)
+                        local_time(moment, build.zone()), error)
         else:
             width, height = jpeg_size(image) or (0, 0)
             record.update(status=GOOD, width=width, height=height,
