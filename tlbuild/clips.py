@@ -40,7 +40,7 @@ from .ffmpeg import (
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .overlay import clock_filters
 from .probe import keyframe_interval, probe
-from .records import ClipEntry, DaySummary
+from .records import ClipEntry, DayRecord, DaySummary
 from .render_plan import (
     INTERMEDIATE,
     KEYFRAME,
@@ -183,33 +183,33 @@ def write_day(build: DayBuild, details: Details) -> None:
 
 
 def render(build: DayBuild) -> dict[str, Any] | None:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("valid_clips"):
+    day = DayRecord.read(build.layout.day_json)
+    if not day.valid_clips:
         log.info("no clips to render")
         return None
     settings = build.settings.render
     output = build.layout.timelapse
-    plan = RenderPlan.from_dict(day.get("render_plan"))
+    plan = RenderPlan.from_dict(day.render_plan)
     _, clips = concat_entries(build)
     how = plan.mode + (f", every {plan.step}th frame" if plan.step > 1 else "")
     # every path: the footage sped up, one frame per output tick (fps filter), the
     # last frame held to the day's exact frame count: the same on every ffmpeg
-    chain = {"check": checked_render(build, day["output_frames"], settings.fps),
-             "speed": speed_text(day["speed_factor"]), "fps": settings.fps,
-             "frames": day["output_frames"], "pad": PAD_SECS,
+    chain = {"check": checked_render(build, day.output_frames, settings.fps),
+             "speed": speed_text(day.speed_factor), "fps": settings.fps,
+             "frames": day.output_frames, "pad": PAD_SECS,
              "crf": settings.crf, "preset": settings.preset,
              "chapters": chapters(clips, day)}
-    fit = size_filter(None, day.get("output_size"))
+    fit = size_filter(None, day.output_size)
     if plan.mode == INTERMEDIATE and first_pass(
             build, [intermediate_current(build, c, plan) for c in clips]):
         log.info("rendering %s: %d clips, %.0f s at %gx (%s, in one pass with the "
-                 "intermediates)", output.name, len(clips), day["total_duration_secs"],
-                 day["speed_factor"], how)
+                 "intermediates)", output.name, len(clips), day.total_duration_secs,
+                 day.speed_factor, how)
         render_with_intermediates(build, plan, clips, day, chain)
         return {"inputs": intermediates_digest(build, clips),
                 "rendered": build.output_stamp()}
     source = build.layout.concat
-    size = size_filter(settings.scale, day.get("output_size"))
+    size = size_filter(settings.scale, day.output_size)
     if plan.uses_intermediates:
         source = build.layout.intermediates_list
         # the original clips' durations keep every clip at its place in the timeline
@@ -218,31 +218,31 @@ def render(build: DayBuild) -> dict[str, Any] | None:
             for c in clips).encode())
         size = fit  # the intermediates already have the configured scale
     log.info("rendering %s: %d clips, %.0f s at %gx (%s)", output.name, len(clips),
-             day["total_duration_secs"], day["speed_factor"], how)
-    render_file("render_concat.j2", output, day["output_duration_secs"], concat=source,
+             day.total_duration_secs, day.speed_factor, how)
+    render_file("render_concat.j2", output, day.output_duration_secs, concat=source,
                 scale=size, **chain)
     return {"inputs": intermediates_digest(build, clips if plan.uses_intermediates
                                            else []),
             "rendered": build.output_stamp()}
 
 
-def chapters(clips: list[ClipEntry], day: dict[str, Any]) -> list[tuple[float, str]]:
+def chapters(clips: list[ClipEntry], day: DayRecord) -> list[tuple[float, str]]:
     """A chapter at each clip (each merged event; a long one's parts share one),
     titled with its local start time and what was detected."""
-    zone = ZoneInfo(day.get("timezone") or "UTC")
+    zone = ZoneInfo(day.timezone or "UTC")
     marks, footage = [], 0.0
     for clip in clips:
         if (clip.get("part") or [1])[0] == 1:
             when = dt.datetime.fromtimestamp(clip["start_ms"] / 1000, zone)
             what = ", ".join(clip.get("smart_types") or []) or clip.get("event_type") \
                 or "event"
-            marks.append((footage / day["speed_factor"], f"{when:%H:%M:%S} {what}"))
+            marks.append((footage / day.speed_factor, f"{when:%H:%M:%S} {what}"))
         footage += clip.get("video_secs") or 0.0
     return marks
 
 
 def render_with_intermediates(build: DayBuild, plan: RenderPlan,
-                              clips: list[dict[str, Any]], day: dict[str, Any],
+                              clips: list[dict[str, Any]], day: DayRecord,
                               chain: dict[str, Any]) -> None:
     """The day's render, plus every clip's intermediate from the same decode."""
     settings = build.settings.render
@@ -256,8 +256,8 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
     work.mkdir(parents=True)
     try:
         render_file("render_onepass.j2", build.layout.timelapse,
-                    day["output_duration_secs"], concat=build.layout.concat,
-                    scale=size_filter(settings.scale, day.get("output_size")),
+                    day.output_duration_secs, concat=build.layout.concat,
+                    scale=size_filter(settings.scale, day.output_size),
                     side_scale=size_filter(settings.scale, None),
                     select=f"not(mod(n\\,{plan.step}))+{first_frames}",
                     segment_times=",".join(f"{s:.6f}" for s in starts[1:]),
@@ -363,8 +363,8 @@ def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) 
 def verify(build: DayBuild) -> dict[str, Any]:
     """The clips, their order and the output (spec section 10, made exact)."""
     layout = build.layout
-    day = read_json(layout.day_json, {})
-    if not day.get("valid_clips"):
+    day = DayRecord.read(layout.day_json)
+    if not day.valid_clips:
         return {"output": None}
     checks: dict[str, bool] = {}
     if not build.pruned:  # pruned on purpose: only the video is checked
@@ -373,14 +373,14 @@ def verify(build: DayBuild) -> dict[str, Any]:
         checks = {
             "clips_exist": len(included) == len(lines)
                            and all(p.is_file() and p.stat().st_size > 0 for p in paths),
-            "clip_count": day["valid_clips"] == day["total_clips"] - day["failed_clips"]
+            "clip_count": day.valid_clips == day.total_clips - day.failed_clips
                           == len(lines),
             "concat_order": [sort_key(e) for e in included]
                             == sorted(map(sort_key, included)),
         }
     # what the day's plan rendered (day.json), not the settings of this command
-    return verify_output(build, day["output_frames"], day["render"]["fps"], checks,
-                         floor_secs=day["total_duration_secs"] / day["speed_factor"])
+    return verify_output(build, day.output_frames, day.render["fps"], checks,
+                         floor_secs=day.total_duration_secs / day.speed_factor)
 
 
 def tasks(build: DayBuild, details: Details = lambda build, clips: {},
@@ -407,8 +407,7 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
                     targets=[layout.day_json], stamped=True)
 
     def current_plan() -> tuple[RenderPlan, list[dict[str, Any]]]:
-        day = read_json(layout.day_json, {}) or {}
-        plan = RenderPlan.from_dict(day.get("render_plan"))
+        plan = RenderPlan.from_dict(DayRecord.read(layout.day_json).render_plan)
         if not plan.uses_intermediates or not layout.concat.exists():
             return plan, []
         return plan, concat_entries(build)[1]

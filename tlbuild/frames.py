@@ -35,7 +35,7 @@ from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .probe import mean_brightness, undecodable
-from .records import DaySummary, FrameEntry
+from .records import DayRecord, DaySummary, FrameEntry
 from .taskdef import task
 from .verify import checked_render, verify_output, verify_task
 
@@ -248,9 +248,9 @@ def left_out(skipped: list[dict[str, Any]]) -> str | None:
 
 
 def render(build: DayBuild) -> dict[str, Any] | None:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("frame_count"):
-        summary = DaySummary.read(build.layout.day_json)
+    day = DayRecord.read(build.layout.day_json)
+    if not day.frame_count:
+        summary = day.summary
         if summary and summary.skipped:
             log.warning("the camera's selection left out all %d frames (%s): no video; "
                         "its hours, weekdays, daylight_only or dark_threshold keep none "
@@ -261,15 +261,15 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     settings = build.settings
     font = settings.overlay_font or default_font()
     log.info("rendering %s: %d frames at %g fps", build.layout.timelapse.name,
-             day["frame_count"], day["fps"])
-    render_file("render_frames.j2", build.layout.timelapse, day["duration_secs"],
-                frames=build.layout.frames_list, width=day["width"],
-                height=day["height"], fps=f"{day['fps']:g}",
-                frame_count=day["frame_count"], crf=settings.render.crf,
+             day.frame_count, day.fps)
+    render_file("render_frames.j2", build.layout.timelapse, day.duration_secs,
+                frames=build.layout.frames_list, width=day.width,
+                height=day.height, fps=f"{day.fps:g}",
+                frame_count=day.frame_count, crf=settings.render.crf,
                 preset=settings.render.preset, overlay=settings.overlay_time, font=font,
                 deflicker=settings.deflicker,
-                chapters=hour_chapters(build, day["fps"]),
-                check=checked_render(build, day["frame_count"], day["fps"]))
+                chapters=hour_chapters(build, day.fps),
+                check=checked_render(build, day.frame_count, day.fps))
     return {"rendered": build.output_stamp()}
 
 
@@ -290,11 +290,11 @@ def hourly(hours: list[str], fps: float) -> list[tuple[float, str]]:
 
 
 def verify(build: DayBuild) -> dict[str, Any]:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("frame_count"):
+    day = DayRecord.read(build.layout.day_json)
+    if not day.frame_count:
         return {"output": None}
-    return verify_output(build, day["frame_count"], day["fps"], {},
-                         size=(day["width"], day["height"]))
+    return verify_output(build, day.frame_count, day.fps, {},
+                         size=(day.width, day.height))
 
 
 def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],

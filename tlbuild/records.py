@@ -104,7 +104,74 @@ class DaySummary:
 
     @classmethod
     def read(cls, day_json: Path) -> DaySummary | None:
-        return _read(cls, (read_json(day_json, {}) or {}).get("summary"))
+        return DayRecord.read(day_json).summary
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """metadata/day.json, as every reader sees it: read here only (`read`), each
+    field None where the day's pipeline does not write it. The clip pipeline writes
+    the speed fields, the frame and archive pipelines the frame fields; sources add
+    their own details, which a reader finds in `details`."""
+
+    camera_name: str | None = None
+    date: str | None = None
+    timezone: str | None = None
+    summary: DaySummary | None = None
+    render: dict[str, Any] | None = None     # the settings the video was rendered with
+    tool_version: str | None = None
+    ffmpeg_version: str | None = None
+    # frames and archives: one video frame per kept frame
+    frame_count: int | None = None
+    fps: float | None = None
+    duration_secs: float | None = None
+    width: int | None = None
+    height: int | None = None
+    first_time: str | None = None
+    last_time: str | None = None
+    bad_frames: int | None = None
+    skipped_frames: int | None = None
+    app: str | None = None                   # archives: the Axis app
+    archives: list[str] | None = None
+    # clips: the footage sped up to the target length
+    camera_id: str | None = None
+    total_clips: int | None = None
+    valid_clips: int | None = None
+    failed_clips: int | None = None
+    total_events: int | None = None
+    total_duration_secs: float | None = None
+    speed_factor: float | None = None
+    target_secs: float | None = None
+    output_frames: int | None = None
+    output_duration_secs: float | None = None
+    output_size: list[int] | None = None
+    render_plan: dict[str, Any] | None = None
+    overlay_time: bool | None = None
+    low_resolution: bool | None = None
+    filter: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # a source's own fields
+
+    @classmethod
+    def read(cls, path: Path) -> DayRecord:
+        """The record (empty when the day has none yet, or it does not parse)."""
+        data = read_json(path, None)
+        if not isinstance(data, dict):
+            return cls()
+        names = {f.name for f in fields(cls)} - {"summary", "details"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   summary=_read(DaySummary, data.get("summary")),
+                   details={k: v for k, v in data.items()
+                            if k not in names and k != "summary"})
+
+    @property
+    def exists(self) -> bool:
+        return self.summary is not None or self.date is not None
+
+    @property
+    def video_frames(self) -> int:
+        """The frames the day's video has (0: nothing to render)."""
+        return (self.output_frames if self.total_clips is not None
+                else self.frame_count) or 0
 
 
 @dataclass(frozen=True)

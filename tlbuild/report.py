@@ -23,7 +23,7 @@ from .build import DayBuild
 from .ffmpeg import render_file
 from .files import atomic_open, read_json
 from .layout import DayLayout
-from .records import VerifyReport
+from .records import DayRecord, VerifyReport
 from .status import day_state
 
 log = logging.getLogger("tlbuild")
@@ -68,7 +68,7 @@ def _fraction(moment_ms: float, start_ms: int, end_ms: int) -> float:
     return min(max((moment_ms - start_ms) / (end_ms - start_ms), 0.0), 1.0) * 100
 
 
-def timeline(layout: DayLayout, day: dict[str, Any], zone: ZoneInfo,
+def timeline(layout: DayLayout, day: DayRecord, zone: ZoneInfo,
              window: tuple[int, int]) -> list[dict[str, Any]]:
     """One mark per clip, archive or frame of the day, placed on its 24 h: where the
     footage is, what failed, and (for what the video shows) where to seek."""
@@ -76,7 +76,7 @@ def timeline(layout: DayLayout, day: dict[str, Any], zone: ZoneInfo,
     marks = []
     clips = read_json(layout.clip_index, None)
     if isinstance(clips, list):
-        speed, footage = day.get("speed_factor") or 1, 0.0
+        speed, footage = day.speed_factor or 1, 0.0
         for clip in sorted(clips, key=lambda c: c.get("start_ms", 0)):
             used = clip.get("status") == "complete" and clip.get("video_secs")
             marks.append(_mark(clip["start_ms"], clip["end_ms"], window, zone,
@@ -88,7 +88,7 @@ def timeline(layout: DayLayout, day: dict[str, Any], zone: ZoneInfo,
         return marks
     frames = read_json(layout.frame_index, None)
     if isinstance(frames, list):
-        fps, shown = day.get("fps") or 1, 0
+        fps, shown = day.fps or 1, 0
         step = (end - start) / 1440
         for frame in frames:
             if frame.get("timestamp") is None:
@@ -134,7 +134,7 @@ def safe_link(url: Any, base: str | None) -> str | None:
 
 def write_report(build: DayBuild) -> None:
     layout = build.layout
-    day = read_json(layout.day_json, {}) or {}
+    day = DayRecord.read(layout.day_json)
     zone_name = build.zone()
     zone = ZoneInfo(zone_name)
     start = dt.datetime.combine(build.date, dt.time(), tzinfo=zone)
@@ -154,21 +154,21 @@ def write_report(build: DayBuild) -> None:
                              "link": safe_link(url, bases.get(receipt.get("sink")))})
     marks = timeline(layout, day, zone, window)
     failures = [mark["title"] for mark in marks if mark["state"] == "failed"]
-    summary = day.get("summary") or {}
+    summary = day.summary
     figures = [(name, value) for name, value in (
-        ("items", f"{summary.get('used', 0)} of {summary.get('items', 0)} "
-                  f"{summary.get('kind', 'items')} used"),
-        ("footage", f"{day['total_duration_secs']:.0f} s"
-         if day.get("total_duration_secs") else None),
-        ("speed", f"{day['speed_factor']:g}x" if day.get("speed_factor") else None),
+        ("items", f"{summary.used if summary else 0} of {summary.items if summary else 0} "
+                  f"{summary.kind if summary else 'items'} used"),
+        ("footage", f"{day.total_duration_secs:.0f} s"
+         if day.total_duration_secs else None),
+        ("speed", f"{day.speed_factor:g}x" if day.speed_factor else None),
         ("output", f"{report.frames} frames, {report.duration_secs:.2f} s at "
                    f"{report.fps:g} fps" if report and report.frames else None),
         ("verified", ("yes" if report.ok else "NO: " + ", ".join(
             report.failed_checks())) if report else "not yet"),
         ("low resolution", "yes (older than the console's full-resolution footage)"
-         if day.get("low_resolution") else None),
-        ("filter", json.dumps(day.get("filter")) if day.get("filter") else None),
-        ("skipped frames", day.get("skipped_frames") or None),
+         if day.low_resolution else None),
+        ("filter", json.dumps(day.filter) if day.filter else None),
+        ("skipped frames", day.skipped_frames or None),
         ("time zone", zone_name)) if value is not None]
     video = layout.timelapse if layout.timelapse.is_file() else None
     write_page(layout.report, "report_day.html.j2", camera=build.settings.name,

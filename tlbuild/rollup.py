@@ -32,7 +32,7 @@ from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .frames import GOOD
 from .layout import DayLayout
 from .probe import decode, probe
-from .records import VerifyReport, verified_video
+from .records import DayRecord, VerifyReport, verified_video
 from .reporter import LoggedFailure, progress_reporter
 from .sources import SOURCES
 
@@ -153,8 +153,8 @@ class Rollup:
         chosen = []
         for date in days:
             layout = self.day(date)
-            day = read_json(layout.day_json, {}) or {}
-            zone = ZoneInfo(day.get("timezone") or self.settings.timezone or "UTC")
+            day = DayRecord.read(layout.day_json)
+            zone = ZoneInfo(day.timezone or self.settings.timezone or "UTC")
             wanted = dt.datetime.combine(date, self.at, tzinfo=zone).timestamp()
             good = [entry for entry in read_json(layout.frame_index, []) or []
                     if entry.get("status") == GOOD and entry.get("timestamp") is not None

@@ -45,7 +45,7 @@ from ..ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from ..http import Unavailable
 from ..overlay import clock_filters
-from ..records import ArchiveEntry, DaySummary
+from ..records import ArchiveEntry, DayRecord, DaySummary
 from ..settings import CameraSettings
 from ..taskdef import task
 from ..verify import checked_render, verify_output, verify_task
@@ -290,17 +290,17 @@ def write_day(build: DayBuild) -> None:
 
 
 def render(build: DayBuild) -> dict[str, Any] | None:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("frame_count"):
+    day = DayRecord.read(build.layout.day_json)
+    if not day.frame_count:
         log.info("no archived frames for this day")
         return None
-    render_file("concat_copy.j2", build.layout.timelapse, day["duration_secs"],
+    render_file("concat_copy.j2", build.layout.timelapse, day.duration_secs,
                 concat=build.layout.segments_list, chapters=archive_chapters(build, day),
-                check=checked_render(build, day["frame_count"], day["fps"]))
+                check=checked_render(build, day.frame_count, day.fps))
     return {"rendered": build.output_stamp()}
 
 
-def archive_chapters(build: DayBuild, day: dict[str, Any]) -> list[tuple[float, str]]:
+def archive_chapters(build: DayBuild, day: DayRecord) -> list[tuple[float, str]]:
     """A chapter per local hour, from each frame's time (placed evenly between the
     first and last of its archive's cut, as the render places them)."""
     zone = ZoneInfo(build.settings.timezone)
@@ -312,14 +312,14 @@ def archive_chapters(build: DayBuild, day: dict[str, Any]) -> list[tuple[float, 
         step = (last_ms - first_ms) / max(last - first, 1)
         hours += [f"{dt.datetime.fromtimestamp((first_ms + n * step) / 1000, zone):%H}"
                   for n in range(last - first + 1)]
-    return frames.hourly(hours, day["fps"])
+    return frames.hourly(hours, day.fps)
 
 
 def verify(build: DayBuild) -> dict[str, Any]:
-    day = read_json(build.layout.day_json, {})
-    if not day.get("frame_count"):
+    day = DayRecord.read(build.layout.day_json)
+    if not day.frame_count:
         return {"output": None}
-    return verify_output(build, day["frame_count"], day["fps"], {})
+    return verify_output(build, day.frame_count, day.fps, {})
 
 
 def check(settings: AxisCamera, password: Any, shared: dict[str, Any]) -> str:

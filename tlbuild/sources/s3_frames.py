@@ -48,7 +48,7 @@ from ..errors import UsageError
 from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
 from ..probe import jpeg_size
-from ..records import FrameEntry
+from ..records import DayRecord, FrameEntry
 from ..selection import parse_selection
 from ..settings import CameraSettings
 from ..taskdef import task
@@ -302,8 +302,8 @@ def check(settings: S3FramesCamera, password: Any, shared: dict[str, Any]) -> st
 
 def failures(build: DayBuild) -> tuple[int, int, str | None]:
     """Bad frames are the bucket's, not failures a rerun could fix: none."""
-    day = read_json(build.layout.day_json, {}) or {}
-    return 0, day.get("frame_count", 0) + day.get("bad_frames", 0), None
+    day = DayRecord.read(build.layout.day_json)
+    return 0, (day.frame_count or 0) + (day.bad_frames or 0), None
 
 
 def tasks(build: DayBuild) -> dict[str, Any]:
