@@ -11,8 +11,8 @@ SOURCES = {"unifi", "unifi_snapshots", "axis_timelapse2", "s3_frames"}  # the sy
 ABOVE_SOURCES = {"graph", "cli", "batch", "doit_vars", "report", "rollup", "publish",
                  "status", "prune", "pruned", "doctor", "demo", "axis_download"}
 LOW = {"files", "errors", "stop", "handover", "layout", "days", "records", "http",
-       "ffmpeg", "probe", "console", "runtime", "taskdef", "verify", "build", "config",
-       "selection", "render_plan", "overlay", "clipindex", "slots", "reporter", "state",
+       "ffmpeg", "probe", "terminal", "runtime", "taskdef", "verify", "build", "config",
+       "selection", "render_plan", "overlay", "clipindex", "slots", "progress", "doitrun",
        "settings", "source"}
 EDGES = {"cli", "demo"}  # where a first-party import may wait inside a function
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import console
+from . import terminal
 from .config import Secret
 from .errors import TlbuildError
 from .http import RetryPolicy
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"FAIL  cannot fetch the archive list from {args.host}: {error}",
               file=sys.stderr)
         return EXIT_LIST_FAILED
-    console.echo(f"INFO  {app} {client.version or ''} on {args.host}: "
+    terminal.echo(f"INFO  {app} {client.version or ''} on {args.host}: "
                  f"{len(archives)} archive(s)")
     args.outdir.mkdir(parents=True, exist_ok=True)
     counts = {"downloaded": 0, "skipped": 0, "failed": 0}
@@ -132,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
                 outcome = _one(client, archive, args)
                 counts[outcome] += 1
         except KeyboardInterrupt:
-            console.echo(f"\n{_done(counts)} (interrupted)")
+            terminal.echo(f"\n{_done(counts)} (interrupted)")
             return EXIT_INTERRUPTED
-    console.echo(_done(counts))
+    terminal.echo(_done(counts))
     if interrupts.stop_after_current:
         return EXIT_INTERRUPTED
     return EXIT_PARTIAL if counts["failed"] else EXIT_OK
@@ -145,20 +145,20 @@ def _one(client: AxisClient, archive: Any, args: argparse.Namespace) -> str:
     dest = args.outdir / name
     if dest.exists() and not args.overwrite:
         if not args.check_size:
-            console.echo(f"SKIP  {name} (already exists)")
+            terminal.echo(f"SKIP  {name} (already exists)")
             return "skipped"
         remote = client.remote_size(archive)
         local = dest.stat().st_size
         if remote is None:
-            console.echo(f"SKIP  {name} (already exists, cannot verify size)")
+            terminal.echo(f"SKIP  {name} (already exists, cannot verify size)")
             return "skipped"
         if remote == local:
-            console.echo(f"SKIP  {name} (already exists, size matches: {local} bytes)")
+            terminal.echo(f"SKIP  {name} (already exists, size matches: {local} bytes)")
             return "skipped"
-        console.echo(f"INFO  {name} exists but size mismatch (local: {local}, "
+        terminal.echo(f"INFO  {name} exists but size mismatch (local: {local}, "
                      f"remote: {remote}), re-downloading")
-    console.echo(f"GET   {client.base}{archive.path}?{_query(archive.query)}")
-    console.echo(f"SAVE  {dest}")
+    terminal.echo(f"GET   {client.base}{archive.path}?{_query(archive.query)}")
+    terminal.echo(f"SAVE  {dest}")
     received = 0
 
     def progress(size: int, total: int | None) -> None:
@@ -166,16 +166,16 @@ def _one(client: AxisClient, archive: Any, args: argparse.Namespace) -> str:
         received += size
         if not args.no_progress:
             of = f" of {total / 1e6:.1f}" if total else ""
-            console.show("download", f"      {name}", received, total,
+            terminal.show("download", f"      {name}", received, total,
                          f"{received / 1e6:.1f}{of} MB")
 
     try:
         client.download(archive, dest, progress)
     except TlbuildError as error:  # Unavailable (a 4xx) included
-        console.echo(f"FAIL  {name}: {error}")
+        terminal.echo(f"FAIL  {name}: {error}")
         return "failed"
     finally:
-        console.hide("download")
+        terminal.hide("download")
     return "downloaded"
 
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console
+from . import terminal
 from .config import Config
 from .days import parse_date
 from .errors import TlbuildError, UsageError
 from .handover import SESSION_FD
+from .progress import LoggedFailure, progress_reporter
 from .prune import prune
 from .report import write_gallery
-from .reporter import LoggedFailure, progress_reporter
 from .runtime import release, spawn
 from .sources import SOURCES
 
@@ -157,13 +157,13 @@ class Batch:
         except TlbuildError as error:  # the console refused the batch's one login
             return self._report(shard, ShardResult(error.exit_code, 0.0, str(error)))
         read_end = None
-        env = {**os.environ, console.REPORT_ENV: "json"}  # its lines and rows come here
+        env = {**os.environ, terminal.REPORT_ENV: "json"}  # its lines and rows come here
         if handover:  # through a pipe the shard inherits: never on disk or argv
             read_end, write_end = os.pipe()
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(json.dumps(handover).encode())
             env[SESSION_FD] = str(read_end)
-        command = shard_command(shard, self.config, self.out, self.extra, console.quiet())
+        command = shard_command(shard, self.config, self.out, self.extra, terminal.quiet())
         with tempfile.TemporaryFile("w+") as stderr:  # a crash's traceback, if any
             try:
                 process = spawn(command, death_signal=signal.SIGTERM,
@@ -176,12 +176,12 @@ class Batch:
             try:
                 assert process.stdout is not None
                 for line in process.stdout:
-                    error = console.relay(str(shard), line)
+                    error = terminal.relay(str(shard), line)
                     last_error = error or last_error
                 process.wait()
             finally:
                 release(process)
-                console.hide_all(f"{shard}/")
+                terminal.hide_all(f"{shard}/")
             stderr.seek(0)
             code = process.returncode
             message = "" if code == 0 else last_error or _last_error(stderr.read())
@@ -193,14 +193,14 @@ class Batch:
         word = {0: "ok", 1: "partial", 130: "interrupted"}.get(code, "FAILED")
         detail = f" (exit {code}: {result.message})" if code else ""
         if code or not self.quiet:
-            console.echo(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}")
+            terminal.echo(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}")
 
     def summary(self) -> LoggedFailure | None:
         failed = {shard: r for shard, r in self.results.items() if r.code != 0}
-        console.echo(f"batch: {len(self.shards)} shard(s): {len(self.shards) - len(failed)} "
+        terminal.echo(f"batch: {len(self.shards)} shard(s): {len(self.shards) - len(failed)} "
                      f"ok, {len(failed)} failed")
         for shard, result in sorted(failed.items()):
-            console.echo(f"  {shard}: exit {result.code}: {result.message}")
+            terminal.echo(f"  {shard}: exit {result.code}: {result.message}")
         gallery = write_gallery(self.out or self.config.out, sorted(self.config.cameras))
         log.info("gallery: %s", gallery)
         return LoggedFailure(f"{len(failed)} shard(s) failed") if failed else None
@@ -213,7 +213,7 @@ class Batch:
                         choices={camera: self.config.camera(camera).render_choices()
                                  for camera in cameras})
         if done:
-            console.echo(f"pruned {len(done)} camera-day(s) older than "
+            terminal.echo(f"pruned {len(done)} camera-day(s) older than "
                          f"{self.config.prune_after_days} days: "
                          f"{sum(p.bytes for p in done) / 1e6:.1f} MB")
 

@@ -19,7 +19,7 @@ from .config import CameraSettings, Secret
 from .errors import Busy, TlbuildError, UsageError, storage_error
 from .files import file_stamp, read_json, remove_leftovers, write_json_if_changed
 from .layout import DayLayout
-from .reporter import LoggedFailure
+from .progress import LoggedFailure
 from .runtime import LineFormatter, running_action
 
 log = logging.getLogger("tlbuild")

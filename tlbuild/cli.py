@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__, console, demo
+from . import __version__, demo, terminal
 from .build import DayBuild
 from .config import (
     X264_PRESETS,
@@ -28,21 +28,18 @@ from .config import (
     with_overrides,
 )
 from .days import parse_date
-from .errors import NothingBuilt, TlbuildError, UsageError, storage_error
+from .doitrun import run_doit
+from .errors import TlbuildError, UsageError, storage_error
 from .files import safe_name
-from .graph import namespace
 from .handover import receive_handover
-from .pruned import RebuildGuard
-from .records import RunRecord
+from .runner import run_day, verify_only
 from .runtime import (
     install_signal_handlers,
     setup_console_logging,
     wait_for_actions,
     wait_for_children,
 )
-from .sources import SOURCES, read_config
-from .state import run_doit
-from .taskdef import doit_name
+from .sources import read_config
 
 log = logging.getLogger("tlbuild")
 
@@ -60,13 +57,6 @@ EXIT_CODES = """exit codes:
 
 MAX_JOBS = 64  # shards built at once by `batch -j`
 
-COMMAND_TASKS = {
-    "scan": ["scan"],
-    "fetch": ["fetch"],
-    "render": ["render", "verify", "keogram", "report"],
-    "run": [],  # the source's own default tasks
-    "publish": ["publish"],
-}
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -245,10 +235,10 @@ def run_rollup(args: argparse.Namespace) -> int:
     if args.fps is not None and not 0 < args.fps <= 240:
         raise UsageError("--fps must be above 0 and at most 240")
     rollup = Rollup(config, args.camera, label, dates, parse_at(args.at), args.fps)
-    console.set_day(f"{rollup.name} {label}")
+    terminal.set_day(f"{rollup.name} {label}")
     result = run_doit(rollup.namespace(), ["run"])
     if result == 0:
-        console.echo(str(rollup.video))
+        terminal.echo(str(rollup.video))
     return 0 if result == 0 else 5
 
 
@@ -510,7 +500,7 @@ def run_report(args: argparse.Namespace) -> int:
             write_report(build)
             pages += 1
     gallery = write_gallery(args.out or config.out, sorted(config.cameras))
-    console.echo(f"{pages} day page(s); gallery: {gallery}")
+    terminal.echo(f"{pages} day page(s); gallery: {gallery}")
     return 0
 
 
@@ -524,99 +514,31 @@ def run_s3(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_axis_download(args: argparse.Namespace) -> int:
+    from . import axis_download
+    return axis_download.run(args)
+
+
+ADMIN = {"axis-download": run_axis_download, "s3": run_s3,
+         "batch": run_batch, "status": run_status,
+         "report": run_report, "prune": run_prune,
+         "rollup": run_rollup, "doctor": run_doctor,
+         "cameras": run_cameras}
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.command == "axis-download":
-        from . import axis_download
-        return axis_download.run(args)
-    if args.command == "s3":
-        return run_s3(args)
-    if args.command == "batch":
-        return run_batch(args)
-    if args.command == "status":
-        return run_status(args)
-    if args.command == "report":
-        return run_report(args)
-    if args.command == "prune":
-        return run_prune(args)
-    if args.command == "rollup":
-        return run_rollup(args)
-    if args.command == "doctor":
-        return run_doctor(args)
-    if args.command == "cameras":
-        return run_cameras(args)
+    """An admin command's handler, or a camera-day's run (scan ... publish)."""
+    if args.command in ADMIN:
+        return ADMIN[args.command](args)
     build = prepare(args)
-    console.set_day(build.label)
+    terminal.set_day(build.label)
     if args.command == "verify":
         return verify_only(build)
     if args.command != "render":
         demo.start(build)  # a "simulator" camera: its device, in this process
     build.force = bool(getattr(args, "force", False))
     build.rebuild = bool(getattr(args, "rebuild", False))  # the full graph of a pruned day
-    names = namespace(build)  # the day's lock, before anything is written
-    try:
-        guard = RebuildGuard(build) if build.rebuild and \
-            build.layout.pruned_json.exists() else None
-        handler = build.start_log()
-        try:
-            tasks = COMMAND_TASKS[args.command]
-            if args.command == "publish" and args.sink:
-                tasks = [f"publish:{doit_name(args.sink)}"]
-            result = run_doit(names, ["run", *tasks])
-            code, reason = exit_code(build, result, args.command)
-            if guard is not None:
-                code, reason = guard.settle(code, reason)
-        except KeyboardInterrupt:
-            if guard is not None:
-                guard.settle(130, None)
-            record_run(build, args.command, 130, "interrupted (Ctrl-C or SIGTERM)")
-            raise
-        finally:
-            logging.getLogger("tlbuild").removeHandler(handler)
-            handler.close()
-        record_run(build, args.command, code, reason)
-        return code
-    finally:
-        build.unlock()
-
-
-def record_run(build: DayBuild, command: str, code: int, reason: str | None) -> None:
-    """metadata/run.json: how this run ended, for `tlbuild status`."""
-    try:
-        RunRecord.of(command, code, reason).write(build.layout.run_json)
-    except OSError:
-        pass  # a full disk: the error itself is what the user sees
-
-
-def verify_only(build: DayBuild) -> int:
-    """`tlbuild verify`: the day's checks on the video as it is now."""
-    if not build.layout.day_json.exists():
-        raise UsageError(f"{build.layout.root}: nothing built for this day yet")
-    result = SOURCES[build.settings.source].verify(build)
-    if not (result or {}).get("output"):
-        print(f"tlbuild: {build.settings.name} {build.date}: no footage, no video to "
-              "verify")
-    return 0
-
-
-def exit_code(build: DayBuild, doit_result: int, command: str) -> tuple[int, str | None]:
-    """The run's exit code, and why it is not 0."""
-    if build.outcome.fatal is not None:
-        return build.outcome.fatal.exit_code, str(build.outcome.fatal)
-    if doit_result != 0:
-        return 5, "a task failed; see the log"
-    source = SOURCES[build.settings.source]
-    failed, items, reason = source.failures(build)
-    if not failed or command not in ("fetch", "run"):
-        return 0, None
-    if failed == items:
-        error = NothingBuilt(f"every {source.items[:-1]} of {build.settings.name} "
-                             f"{build.date} failed (first: {reason}); no timelapse was "
-                             "built: rerun the same command to retry them")
-        log.error("%s", error)
-        return error.exit_code, str(error)
-    log.warning("%d of %d %s failed; rerun the same command to retry them", failed,
-                items, source.items)
-    return 1, f"{failed} of {items} {source.items} failed: {reason}"
+    return run_day(build, args.command, getattr(args, "sink", None))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -633,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        console.interrupted()
+        terminal.interrupted()
         wait_for_actions()
         wait_for_children()
         return 130
@@ -645,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return error.exit_code
     finally:
-        console.stop()
+        terminal.stop()
 
 
 if __name__ == "__main__":

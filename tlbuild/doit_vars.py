@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from . import console, demo
+from . import demo, terminal
 from .batch import Batch, all_shards, parse_cameras, parse_dates
 from .build import DayBuild
 from .days import parse_date
@@ -77,7 +77,7 @@ def _rollup_namespace(config: Any, camera: str | None, get_var: Any) -> dict[str
                          "(or month=YYYY-MM)")
     label, dates = parse_period(get_var("week"), get_var("month"))
     rollup = Rollup(config, camera, label, dates, parse_at(get_var("at")))
-    console.set_day(f"{rollup.name} {label}")
+    terminal.set_day(f"{rollup.name} {label}")
     names = rollup.namespace()
     install_signal_handlers()
     return names

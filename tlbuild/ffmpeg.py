@@ -24,11 +24,11 @@ from typing import Any
 
 import jinja2
 
-from .console import Meter
 from .errors import MediaError, StorageError, UsageError
 from .files import atomic_open, commit_partial, partial_path
 from .runtime import release, spawn
 from .stop import stop_requested
+from .terminal import Meter
 
 log = logging.getLogger("tlbuild.ffmpeg")
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from doit import create_after
 
-from . import __version__, console, report
+from . import __version__, report, terminal
 from .build import DayBuild
 from .errors import MediaError, storage_error
 from .ffmpeg import check_ffmpeg, require_filter
+from .progress import progress_reporter
 from .pruned import refuse_changes
 from .publish import tasks as publish
-from .reporter import progress_reporter
 from .sources import SOURCES
 from .taskdef import task
 from .verify import verify_task
@@ -43,7 +43,7 @@ def namespace(build: DayBuild, lock: bool = True) -> dict[str, Any]:
     """Task creators and DOIT_CONFIG for one camera-day, for dodo.py and the CLI:
     the source's tasks (from the registry), then the publish tasks. `lock`: this run
     changes the camera-day (not `doit list` or `info`), so it takes its lock first."""
-    console.set_day(build.label)
+    terminal.set_day(build.label)
     check_ffmpeg()  # an unusable ffmpeg is refused before any request
     if build.settings.overlay_time:
         require_filter("drawtext", "overlay_time")

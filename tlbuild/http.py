@@ -227,11 +227,6 @@ def read_json(response: requests.Response, what: str, limit: int = JSON_LIMIT) -
         raise Retryable(f"{what}: the answer was not JSON") from None
 
 
-def check_retryable_status(response: requests.Response, what: str) -> None:
-    if response.status_code in RETRY_STATUSES:
-        raise Retryable(f"{what}: HTTP {response.status_code}", retry_after_seconds(response))
-
-
 def sleep_interruptibly(seconds: float) -> None:
     if stop_requested.wait(seconds):
         raise KeyboardInterrupt
@@ -352,20 +347,31 @@ class HttpClient:
     # --- answers ---------------------------------------------------------------------
 
     def check(self, response: requests.Response, what: str) -> None:
-        """The one map from an answer's status to tlbuild's errors."""
+        """Raise what the answer's status means (see `status_error`)."""
+        error = self.status_error(response, what)
+        if error is not None:
+            response.close()
+            raise error
+
+    def status_error(self, response: requests.Response, what: str) -> Exception | None:
+        """The one map from an answer's status to tlbuild's errors, for every call of
+        every client, logins included (None: the answer is fine, or its body says
+        more). A client changes only what its system documents differently, through
+        `auth_error`, `unavailable_reason` or an override that defers to this."""
         code = response.status_code
         if code < 400:
-            return
+            return None
         if code in (401, 403):
-            error: Exception = self.auth_error(response, what)
-        elif code == 404:
-            error = Unavailable(self.unavailable_reason(response, what))
-        elif code in RETRY_STATUSES:
-            error = Retryable(f"{what}: HTTP {code}", retry_after_seconds(response))
-        else:
-            error = RemoteError(f"{self.base} answered HTTP {code} for {what}")
-        response.close()
-        raise error
+            return self.auth_error(response, what)
+        if code == 404:
+            return Unavailable(self.unavailable_reason(response, what))
+        if code == 413:
+            return RemoteError(f"{self.base}: the {what} is too large for the server or "
+                               "its web proxy (HTTP 413): raise its upload limit (nginx "
+                               "client_max_body_size, Apache LimitRequestBody)")
+        if code in RETRY_STATUSES:
+            return Retryable(f"{what}: HTTP {code}", retry_after_seconds(response))
+        return RemoteError(f"{self.base} answered HTTP {code} for {what}")
 
     def auth_error(self, response: requests.Response, what: str) -> AuthError:
         return AuthError(f"{self.base} refused {what} (HTTP {response.status_code}): "

@@ -32,8 +32,8 @@ from .files import read_json, write_bytes_if_changed, write_json_if_changed
 from .frames import GOOD
 from .layout import DayLayout
 from .probe import decode, probe
+from .progress import LoggedFailure, progress_reporter
 from .records import DayRecord, VerifyReport, verified_video
-from .reporter import LoggedFailure, progress_reporter
 from .sources import SOURCES
 
 log = logging.getLogger("tlbuild")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from . import console
+from . import terminal
 from .files import printable
 from .http import abort_connections
 from .stop import stop_requested
@@ -144,7 +144,7 @@ def _quiet_interrupt(kind: type[BaseException], error: BaseException, trace: Any
     """Under plain `doit` a stop ends in an uncaught KeyboardInterrupt: say what it
     means in one line instead of a traceback (the exit status stays the signal's)."""
     if issubclass(kind, KeyboardInterrupt):
-        console.interrupted(str(error) or "Ctrl-C")
+        terminal.interrupted(str(error) or "Ctrl-C")
         return
     sys.__excepthook__(kind, error, trace)
 
@@ -160,4 +160,4 @@ def install_signal_handlers() -> None:
 
 
 def setup_console_logging(verbose: bool = False, quiet: bool = False) -> None:
-    console.setup(verbose=verbose, quiet=quiet)
+    terminal.setup(verbose=verbose, quiet=quiet)

@@ -22,7 +22,7 @@ from requests_toolbelt import MultipartEncoder
 
 from ..config import AllskySink, Secret
 from ..errors import AuthError, RemoteError
-from ..http import HttpClient, Retryable, check_retryable_status, with_retries
+from ..http import HttpClient, Retryable, with_retries
 
 log = logging.getLogger("tlbuild.publish")
 
@@ -72,16 +72,25 @@ class SyncApiClient(HttpClient):
 
         return with_retries(attempt, self.policy, f"{method} {kind} to {self.sink.name}")
 
-    def _answer(self, response: requests.Response, kind: str) -> dict[str, Any]:
-        if response.status_code == 413:
-            raise RemoteError(f"{self.sink.name}: the {kind} is too large for the server's "
-                              "web proxy (HTTP 413): raise its upload limit (nginx "
-                              "client_max_body_size, Apache LimitRequestBody)")
-        if response.status_code >= 500 and "html" in response.headers.get(
+    def status_error(self, response: requests.Response, what: str) -> Exception | None:
+        """The base's map, except what the SyncAPI says in its JSON body (a 400 or
+        a 401 with `{"error": ...}`), and a 5xx HTML page is worth another try (the
+        server could not read the metadata)."""
+        code = response.status_code
+        if code >= 500 and "html" in response.headers.get("Content-Type", "").lower():
+            return Retryable(f"{what}: HTTP {code} with an HTML page (the server could "
+                             "not read the metadata)")
+        if code in (400, 401, 403) and "json" in response.headers.get(
                 "Content-Type", "").lower():
-            raise Retryable(f"{kind}: HTTP {response.status_code} with an HTML page "
-                            "(the server could not read the metadata)")
-        check_retryable_status(response, kind)
+            return None  # the body names the error
+        return super().status_error(response, what)
+
+    def unavailable_reason(self, response: requests.Response, what: str) -> str:
+        return (f"{self.sink.name}: HTTP 404 for the {what}: is the url right (it ends "
+                "in /indi-allsky)?")
+
+    def _answer(self, response: requests.Response, kind: str) -> dict[str, Any]:
+        self.check(response, kind)
         try:
             answer = response.json()
         except ValueError:

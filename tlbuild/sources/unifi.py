@@ -24,8 +24,8 @@ from ..config import (
 from ..days import local_time
 from ..errors import ConfigError, RemoteError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
+from ..progress import LoggedFailure
 from ..records import ClipEntry
-from ..reporter import LoggedFailure
 from ..settings import CameraSettings
 from ..taskdef import task
 from .protect import (
@@ -341,11 +341,13 @@ def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> LoggedFailure | None:
 
 
 def camera_id(build: DayBuild) -> str:
-    """The Protect id resolved by the scan (metadata/camera.json)."""
-    record = read_json(build.layout.camera_json, {})
-    if not isinstance(record, dict) or not record.get("id"):
-        raise UsageError(f"{build.layout.camera_json} is missing: run the scan first")
-    return record["id"]
+    """The Protect id resolved by the scan (metadata/camera.json), read once a run."""
+    def resolved() -> str:
+        record = read_json(build.layout.camera_json, {})
+        if not isinstance(record, dict) or not record.get("id"):
+            raise UsageError(f"{build.layout.camera_json} is missing: run the scan first")
+        return record["id"]
+    return build.shared("camera_id", resolved)
 
 
 def day_details(build: DayBuild, used: list[dict[str, Any]]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def session_key(host: str, username: str) -> str:
 
 
 NO_RECORDING = "no recording"
+LOGIN = "login"  # what a login is called in the status map
 
 
 class ProtectClient(HttpClient):
@@ -86,13 +87,7 @@ class ProtectClient(HttpClient):
 
         def attempt() -> requests.Response:
             response = self.send("POST", self.host + "/api/auth/login", json=body)
-            if response.status_code in (401, 403):
-                raise AuthError(f"authentication failed for user {self.username!r} at "
-                                f"{self.host}: check the username and password")
-            if response.status_code == 429:
-                raise AuthError(login_limit_message(self.host))
-            if response.status_code >= 500:
-                raise Retryable(f"login: HTTP {response.status_code}")
+            self.check(response, LOGIN)
             if response.status_code != 200:
                 raise RemoteError(f"login to {self.host} failed: HTTP "
                                   f"{response.status_code}")
@@ -177,7 +172,19 @@ class ProtectClient(HttpClient):
                          "login: check the account's permissions (no further login is "
                          "tried)")
 
+    def status_error(self, response: requests.Response, what: str) -> Exception | None:
+        """The base's map, with what consoles do at login: 429 is the login limit
+        (final: never a login loop), and any 5xx is worth another try."""
+        if what == LOGIN and response.status_code == 429:
+            return AuthError(login_limit_message(self.host))
+        if what == LOGIN and response.status_code >= 500:
+            return Retryable(f"login: HTTP {response.status_code}")
+        return super().status_error(response, what)
+
     def auth_error(self, response: requests.Response, what: str) -> AuthError:
+        if what == LOGIN:
+            return AuthError(f"authentication failed for user {self.username!r} at "
+                             f"{self.host}: check the username and password")
         return AuthError(f"{self.host} denied access to {what}: the account lacks "
                          "permission to view Protect")
 

@@ -40,8 +40,8 @@ from ..files import read_json, write_json_if_changed
 from ..frames import BAD, GOOD
 from ..http import Unavailable
 from ..probe import jpeg_size
+from ..progress import LoggedFailure
 from ..records import FrameEntry
-from ..reporter import LoggedFailure
 from ..selection import Selection, parse_selection
 from ..settings import CameraSettings
 from ..taskdef import task

@@ -19,7 +19,7 @@ from typing import Any
 from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from . import console
+from . import terminal
 from .stop import stop_requested
 
 log = logging.getLogger("tlbuild")
@@ -63,7 +63,7 @@ def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
                 detail += f", {megabytes:.1f} MB"
             if running:  # the step, not the clip: "fetch", "render"
                 detail += f"  {running.partition(':')[0]}"
-            console.show("tasks", label, done, total, detail, day=label)
+            terminal.show("tasks", label, done, total, detail, day=label)
 
         def execute_task(self, task: Any) -> None:
             if task.actions:
@@ -105,7 +105,7 @@ def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
             log.debug("doit: %s", msg)
 
         def complete_run(self) -> None:
-            console.hide("tasks")
+            terminal.hide("tasks")
             if self.ran or self.up_to_date or self.failed:
                 megabytes = downloaded() / 1e6
                 log.info("%s: %d run, %d up to date%s%s, %.1f s", unit, self.ran,
