@@ -240,11 +240,18 @@ def test_cut_connection_is_retried_and_leaves_no_partial(write_config, camera, t
 
 def test_ctrl_c_once_finishes_the_file_twice_stops_now(camera, tmp_path):
     cam = camera("timelapse2", [daily(f"day{n}.avi", 20) for n in range(4)])
-    cam.fault("download", "slow", times=100, delay=1.0)
+    cam.fault("download", "slow", times=100, delay=3.0)
     args = ["axis-download", "--host", cam.host, "--user", "root", "--pass", PASSWORD,
             "--outdir", str(tmp_path / "once"), "--no-progress"]
+
+    def downloading(process) -> None:
+        """Wait until the first download is asked for (the camera then waits 3 s)."""
+        while not process.stdout.readline().startswith("GET"):
+            assert process.poll() is None
+        time.sleep(0.3)
+
     process = run_cli_subprocess(args)
-    time.sleep(1.5)
+    downloading(process)
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -254,7 +261,7 @@ def test_ctrl_c_once_finishes_the_file_twice_stops_now(camera, tmp_path):
         assert probe(path).frames == 20  # whole files only
 
     process = run_cli_subprocess([*args[:-2], str(tmp_path / "twice"), "--no-progress"])
-    time.sleep(1.5)
+    downloading(process)
     process.send_signal(signal.SIGINT)
     time.sleep(0.2)
     process.send_signal(signal.SIGINT)

@@ -39,6 +39,7 @@ log = logging.getLogger("tlbuild.http")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 CONNECT_SECONDS = 5   # the connect timeout of every request
+ANSWER_SECONDS = 60.0  # at most this for an answer that is not a download to start
 JSON_LIMIT = 64 << 20  # no JSON answer is read past this (a bootstrap is a few MB)
 T = TypeVar("T")
 
@@ -318,6 +319,12 @@ class HttpClient:
         self.policy = policy or RetryPolicy(attempts=retries)
         self.session = make_session(tls_insecure, pool_size + 2, self.base)
 
+    @property
+    def answer_seconds(self) -> float:
+        """The deadline's start for a JSON or other small answer: the read timeout,
+        at most 60 s (a long read timeout is for downloads that start late)."""
+        return min(self.read_timeout, ANSWER_SECONDS)
+
     # --- transport -------------------------------------------------------------------
 
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -326,7 +333,7 @@ class HttpClient:
         whole = not kwargs.get("stream") and "data" not in kwargs  # read here, whole
         own = whole and getattr(_exchange, "deadline", None) is None
         try:
-            with deadline(self.read_timeout, f"{method} {urlsplit(url).path}") if own \
+            with deadline(self.answer_seconds, f"{method} {urlsplit(url).path}") if own \
                     else contextlib.nullcontext():
                 return self.session.request(method, url, verify=self.session.verify,
                                             timeout=(CONNECT_SECONDS, self.read_timeout),
@@ -386,7 +393,7 @@ class HttpClient:
         what = what or path
 
         def attempt() -> Any:
-            with self.turn(), deadline(self.read_timeout, what), self.request(
+            with self.turn(), deadline(self.answer_seconds, what), self.request(
                     "GET", path, params=params, stream=True) as response:
                 if missing_ok and response.status_code == 404:
                     return None
