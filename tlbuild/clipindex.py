@@ -66,8 +66,9 @@ class ClipIndex:
         data = dump_json(self._entries)
         if data == self._written:
             return False
-        self._written = data
-        return write_bytes_if_changed(self.path, data)
+        changed = write_bytes_if_changed(self.path, data)
+        self._written = data  # only once it is on disk: a failed write is tried again
+        return changed
 
     def read(self) -> list[dict[str, Any]]:
         """The entries (copies: changes go through `write` and `update`)."""

@@ -139,9 +139,12 @@ def as_fetched(path: Path, record: dict[str, Any]) -> bool:
 
 
 def reject(root: Path, entry: dict[str, Any], reason: str) -> None:
-    """A frame the render must not use; its file goes, so it is fetched again."""
+    """A frame the render must not use; its copy in the day's folder goes, so it is
+    fetched again (a file outside the day's folder is never tlbuild's to delete)."""
     entry.update(status=BAD, reason=reason)
-    (root / entry["file"]).unlink(missing_ok=True)
+    path = (root / entry["file"]).resolve()
+    if root.resolve() in path.parents:
+        path.unlink(missing_ok=True)
     entry["file"] = None
 
 

@@ -163,16 +163,6 @@ class DayRecord:
                    details={k: v for k, v in data.items()
                             if k not in names and k != "summary"})
 
-    @property
-    def exists(self) -> bool:
-        return self.summary is not None or self.date is not None
-
-    @property
-    def video_frames(self) -> int:
-        """The frames the day's video has (0: nothing to render)."""
-        return (self.output_frames if self.total_clips is not None
-                else self.frame_count) or 0
-
 
 @dataclass(frozen=True)
 class VerifyReport:
