@@ -120,6 +120,13 @@ def test_cameras_of_a_console_and_of_the_config(nvr, write_config, capsys):
     out = capsys.readouterr().out
     assert "ok    yard (unifi): 'Demo Driveway'" in out and "FAIL  gate (unifi)" in out
     assert nvr.count("login") == 2  # one per command: both cameras share the console
+    # --host picks the system with --source (unifi by default); one without a direct
+    # mode says which have one
+    assert main(["--host", nvr.url, "--username", USER, "--source", "unifi",
+                 "cameras"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["--host", nvr.url, "--source", "s3-frames", "cameras"]) == 2
+    assert "--host works with unifi" in capsys.readouterr().err
 
 
 def test_usage_errors_operators_meet(nvr, write_config, capfd):

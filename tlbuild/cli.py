@@ -20,11 +20,9 @@ from . import __version__, demo, terminal
 from .build import DayBuild
 from .config import (
     X264_PRESETS,
-    RenderSettings,
     Secret,
     SecretSource,
     validate_host,
-    validate_render,
     with_overrides,
 )
 from .days import parse_date
@@ -39,7 +37,8 @@ from .runtime import (
     wait_for_actions,
     wait_for_children,
 )
-from .sources import read_config
+from .source import DirectArgs
+from .sources import SOURCES, read_config
 
 log = logging.getLogger("tlbuild")
 
@@ -66,6 +65,8 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     group.add_argument("--host", default=default,
                        help="UniFi Protect URL, e.g. https://192.168.1.1 (env UPVS_HOST); "
                             "without it, --camera names a camera of the config file")
+    group.add_argument("--source", default=default, metavar="SYSTEM",
+                       help="with --host: the camera system (default unifi)")
     group.add_argument("--username", default=default, help="local UniFi OS account "
                        "(env UPVS_USERNAME)")
     group.add_argument("--password", default=default,
@@ -268,13 +269,17 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def run_cameras(args: argparse.Namespace) -> int:
-    from .doctor import cameras, console_cameras
+    from .doctor import cameras
     host = args.host or (None if args.config else os.environ.get("UPVS_HOST"))
     if not host:
         return cameras(args.config, [args.camera] if args.camera else None)
-    from .sources.protect import protect_client
     settings = _direct_camera(args, host, camera_needed=False)
-    return console_cameras(protect_client(settings, settings.password.load("--password")))
+    listing = SOURCES[settings.source].device_cameras
+    if listing is None:
+        raise UsageError(f"{settings.source}: listing a device's cameras is not "
+                         "supported")
+    password = settings.password.load("--password") if settings.password else None
+    return listing(settings, password)
 
 
 def run_prune(args: argparse.Namespace) -> int:
@@ -375,12 +380,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _direct_camera(args: argparse.Namespace, host: str, camera_needed: bool = True) -> Any:
-    from .sources.unifi import UnifiCamera
-    username = args.username or os.environ.get("UPVS_USERNAME")
+    """The settings of a device named on the command line, made by its system's
+    `direct` hook (`--source`, default unifi)."""
+    name = args.source or "unifi"
+    source = SOURCES.get(name)
+    if source is None or source.direct is None:
+        direct = ", ".join(sorted(n for n, s in SOURCES.items() if s.direct)) or "none"
+        raise UsageError(f"--source {name!r}: --host works with {direct}; other "
+                         "cameras are named in the config file")
     if not args.camera and camera_needed:
-        raise UsageError("--camera is required (Protect camera id or name)")
-    if not username:
-        raise UsageError("--username (or UPVS_USERNAME) is required")
+        raise UsageError("--camera is required (the device's camera id or name)")
     if args.password:
         password = SecretSource(value=Secret(args.password))
     elif args.password_file:
@@ -388,11 +397,10 @@ def _direct_camera(args: argparse.Namespace, host: str, camera_needed: bool = Tr
     elif os.environ.get("UPVS_PASSWORD"):
         password = SecretSource(env="UPVS_PASSWORD")
     else:
-        raise UsageError("a password is required: --password-file, UPVS_PASSWORD or "
-                         "--password")
-    camera = UnifiCamera(name=args.camera or "console", host=validate_host(host, "--host"),
-                         username=username, password=password, camera=args.camera or "",
-                         render=validate_render(RenderSettings(), "defaults"))
+        password = None
+    camera = source.direct(DirectArgs(
+        host=validate_host(host, "--host"), password=password, camera=args.camera or "",
+        username=args.username or os.environ.get("UPVS_USERNAME")))
     return with_overrides(camera, **_overrides(args))
 
 
@@ -505,7 +513,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_s3(args: argparse.Namespace) -> int:
-    from .sources.s3_client import S3Client
+    from .s3_client import S3Client
     client = S3Client(args.bucket, region=args.region, endpoint_url=args.endpoint_url,
                       profile=args.profile)
     prefix = f"{args.device}/" if args.s3_command == "dates" else ""
@@ -544,7 +552,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for key in ("host", "username", "password", "password_file", "camera", "out",
+    for key in ("host", "source", "username", "password", "password_file", "camera", "out",
                 "config", "tls_insecure", "direct_api", "verbose", "quiet", "cameras",
                 "device", "sink"):
         if not hasattr(args, key):

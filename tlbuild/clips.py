@@ -38,6 +38,7 @@ from .ffmpeg import (
     speed_text,
 )
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
+from .layout import DayLayout
 from .overlay import clock_filters
 from .probe import keyframe_interval, probe
 from .records import ClipEntry, DayRecord, DaySummary
@@ -51,6 +52,7 @@ from .render_plan import (
     plan_render,
     size_filter,
 )
+from .source import Mark
 from .taskdef import task
 from .verify import checked_render, verify_output, verify_task
 
@@ -450,3 +452,20 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
     return {"task_manifest": task_manifest, "task_speed": task_speed,
             "task_intermediate": task_intermediate, "task_render": task_render,
             "task_verify": task_verify}
+
+
+def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
+    """The day page's timeline: one mark per clip, with where the video shows it."""
+    speed, footage, found = day.speed_factor or 1, 0.0, []
+    for clip in sorted(clip_index(build).read(), key=sort_key):
+        used = clip.get("status") == COMPLETE and clip.get("video_secs")
+        found.append(Mark(clip["start_ms"], clip["end_ms"], "ok" if used else "failed",
+                          ", ".join(clip.get("smart_types") or [])
+                          or clip.get("event_type") or "event",
+                          footage / speed if used else None, clip.get("error")))
+        footage += clip.get("video_secs") or 0.0 if used else 0.0
+    return found
+
+
+def records(layout: DayLayout) -> list[Path]:
+    return [layout.clip_index]

@@ -18,8 +18,7 @@ from .config import Config
 from .errors import ExtraMissing, TlbuildError
 from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
 from .sources import SOURCES, read_config
-from .sources.protect import describe_camera
-from .sources.s3_client import S3Client
+from .s3_client import S3Client
 
 MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
 
@@ -133,12 +132,3 @@ def cameras(config_path: Path | None, names: list[str] | None) -> int:
         checks.run(f"{name} ({source})", lambda name=name: camera_line(config, name,
                                                                         shared))
     return 1 if checks.failed else 0
-
-
-def console_cameras(client: Any) -> int:
-    """Every camera of one UniFi console (direct mode: --host)."""
-    boot = client.bootstrap()
-    zone = (boot.get("nvr") or {}).get("timezone") or "UTC"
-    for camera in boot["cameras"]:
-        print(describe_camera(camera, zone))
-    return 0

@@ -34,8 +34,10 @@ from .build import DayBuild
 from .days import day_window
 from .ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
+from .layout import DayLayout
 from .probe import mean_brightness, undecodable
 from .records import DayRecord, DaySummary, FrameEntry
+from .source import Mark
 from .taskdef import task
 from .verify import checked_render, verify_output, verify_task
 
@@ -343,3 +345,22 @@ def tasks(build: DayBuild, frames: Callable[[], list[FrameEntry]],
 
     return {"task_manifest": task_manifest, "task_speed": task_speed,
             "task_render": task_render, "task_verify": task_verify}
+
+
+def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
+    """The day page's timeline: one mark per timed frame, a minute wide."""
+    fps, shown, found = day.fps or 1, 0, []
+    for frame in read_json(build.layout.frame_index, None) or []:
+        if not isinstance(frame, dict) or frame.get("timestamp") is None:
+            continue
+        moment, good = frame["timestamp"] * 1000, frame.get("status") == "ok"
+        state = "ok" if good else "skipped" if frame.get("status") == "skipped" \
+            else "failed"
+        found.append(Mark(moment, moment + 60_000, state, "frame",
+                          shown / fps if good else None, frame.get("reason")))
+        shown += good
+    return found
+
+
+def records(layout: DayLayout) -> list[Path]:
+    return [layout.frame_index]

@@ -22,8 +22,9 @@ from . import __version__
 from .build import DayBuild
 from .ffmpeg import render_file
 from .files import atomic_open, read_json
-from .layout import DayLayout
 from .records import DayRecord, VerifyReport
+from .source import Mark
+from .sources import SOURCES
 from .status import day_state
 
 log = logging.getLogger("tlbuild")
@@ -68,54 +69,23 @@ def _fraction(moment_ms: float, start_ms: int, end_ms: int) -> float:
     return min(max((moment_ms - start_ms) / (end_ms - start_ms), 0.0), 1.0) * 100
 
 
-def timeline(layout: DayLayout, day: DayRecord, zone: ZoneInfo,
+def timeline(build: DayBuild, day: DayRecord, zone: ZoneInfo,
              window: tuple[int, int]) -> list[dict[str, Any]]:
-    """One mark per clip, archive or frame of the day, placed on its 24 h: where the
-    footage is, what failed, and (for what the video shows) where to seek."""
-    start, end = window
-    marks = []
-    clips = read_json(layout.clip_index, None)
-    if isinstance(clips, list):
-        speed, footage = day.speed_factor or 1, 0.0
-        for clip in sorted(clips, key=lambda c: c.get("start_ms", 0)):
-            used = clip.get("status") == "complete" and clip.get("video_secs")
-            marks.append(_mark(clip["start_ms"], clip["end_ms"], window, zone,
-                               "ok" if used else "failed",
-                               ", ".join(clip.get("smart_types") or [])
-                               or clip.get("event_type") or "event",
-                               footage / speed if used else None, clip.get("error")))
-            footage += clip.get("video_secs") or 0.0 if used else 0.0
-        return marks
-    frames = read_json(layout.frame_index, None)
-    if isinstance(frames, list):
-        fps, shown = day.fps or 1, 0
-        step = (end - start) / 1440
-        for frame in frames:
-            if frame.get("timestamp") is None:
-                continue
-            moment = frame["timestamp"] * 1000
-            good = frame["status"] == "ok"
-            marks.append(_mark(moment, moment + step, window, zone,
-                               "ok" if good else frame["status"] if frame["status"] ==
-                               "skipped" else "failed", "frame",
-                               shown / fps if good else None, frame.get("reason")))
-            shown += good
-        return marks
-    for archive in read_json(layout.archive_index, None) or []:
-        if isinstance(archive, dict) and archive.get("first_ms") is not None:
-            marks.append(_mark(archive["first_ms"], archive["last_ms"], window, zone,
-                               "ok", archive.get("local_name") or "archive", None, None))
-    return marks
+    """The source's marks of the day (its clips, archives or frames), each placed on
+    the 24 h: where the footage is, what failed, and (for what the video shows) where
+    to seek."""
+    return [_mark(mark, window, zone)
+            for mark in SOURCES[build.settings.source].marks(build, day)]
 
 
-def _mark(first: float, last: float, window: tuple[int, int], zone: ZoneInfo, state: str,
-          label: str, seek: float | None, reason: str | None) -> dict[str, Any]:
-    left = _fraction(first, *window)
-    when = dt.datetime.fromtimestamp(first / 1000, zone)
+def _mark(mark: Mark, window: tuple[int, int], zone: ZoneInfo) -> dict[str, Any]:
+    left = _fraction(mark.first_ms, *window)
+    when = dt.datetime.fromtimestamp(mark.first_ms / 1000, zone)
     return {"left": round(left, 3),
-            "width": round(max(_fraction(last, *window) - left, 0.08), 3),
-            "state": state, "seek": None if seek is None else round(seek, 3),
-            "title": f"{when:%H:%M:%S} {label}" + (f": {reason}" if reason else "")}
+            "width": round(max(_fraction(mark.last_ms, *window) - left, 0.08), 3),
+            "state": mark.state, "seek": None if mark.seek is None else round(mark.seek, 3),
+            "title": f"{when:%H:%M:%S} {mark.label}"
+                     + (f": {mark.reason}" if mark.reason else "")}
 
 
 def safe_link(url: Any, base: str | None) -> str | None:
@@ -152,7 +122,7 @@ def write_report(build: DayBuild) -> None:
                              "time": str(receipt.get("time", "")),
                              "url": str(url) if url is not None else None,
                              "link": safe_link(url, bases.get(receipt.get("sink")))})
-    marks = timeline(layout, day, zone, window)
+    marks = timeline(build, day, zone, window)
     failures = [mark["title"] for mark in marks if mark["state"] == "failed"]
     summary = day.summary
     figures = [(name, value) for name, value in (
@@ -185,8 +155,8 @@ def report_inputs(build: DayBuild) -> list[Path]:
     layout = build.layout
     # not keogram.png or poster.jpg: made from these, in the run before the page
     # nor camera.json: the console's newest recording time in it changes every scan
-    candidates = [layout.day_json, layout.verify_json, layout.clip_index,
-                  layout.frame_index, layout.archive_index, layout.timelapse,
+    candidates = [layout.day_json, layout.verify_json,
+                  *SOURCES[build.settings.source].records(layout), layout.timelapse,
                   *sorted((layout.root / "publish").glob("*.json"))]
     return [path for path in candidates if path.is_file()]
 

@@ -11,9 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Kind = Literal["clips", "frames", "archives"]  # what a day is made of (rollups)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One mark on the day page's 24 h timeline: a clip, a frame or an archive."""
+
+    first_ms: float           # where it starts and ends (unix ms)
+    last_ms: float
+    state: str                # ok, failed or skipped
+    label: str                # what it is: "person", "frame", an archive's name
+    seek: float | None = None   # where the video shows it (seconds), if it does
+    reason: str | None = None   # why it failed or was skipped
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectArgs:
+    """A device named on the command line (`--host`) instead of in a config file."""
+
+    host: str
+    username: str | None
+    password: Any             # a config.SecretSource, or None
+    camera: str               # the device's camera id or name ("" to list them)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,5 +50,11 @@ class Source:
     check: Callable[..., str]                  # (settings, password, shared) -> a line
     kind: Kind                                 # clips, frames or archives
     items: str                                 # what the day is made of, for messages
+    marks: Callable[[Any, Any], list[Mark]]    # (build, DayRecord) -> the day's timeline
+    records: Callable[[Any], list[Path]]       # (layout) -> the indexes the page reads
     simulator: str | None = None               # module whose demo() serves "simulator"
     handover: Callable[[Any], dict[str, Any]] | None = None  # a batch's shared login
+    # `--host` without a config: DirectArgs -> settings (None: config cameras only)
+    direct: Callable[[DirectArgs], Any] | None = None
+    # `cameras --host`: (settings, password) -> exit code, printing the device's cameras
+    device_cameras: Callable[[Any, Any], int] | None = None

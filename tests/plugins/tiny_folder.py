@@ -70,4 +70,5 @@ SOURCE = Source(name="tiny-folder", parse=parse, tasks=tasks,
                 failures=lambda build: (0, len(images(build)), None),
                 verify=frames.verify,
                 check=lambda settings, password, shared: f"{settings.path}",
-                kind="frames", items="images")
+                kind="frames", items="images", marks=frames.marks,
+                records=frames.records)

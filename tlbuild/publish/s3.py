@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import S3Sink
-from ..sources.s3_client import S3Client
+from ..s3_client import S3Client
 
 log = logging.getLogger("tlbuild.publish")
 

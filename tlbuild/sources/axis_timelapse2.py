@@ -44,9 +44,11 @@ from ..errors import MediaError, UsageError
 from ..ffmpeg import concat_quote, default_font, ffmpeg_version, render_file
 from ..files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from ..http import Unavailable
+from ..layout import DayLayout
 from ..overlay import clock_filters
 from ..records import ArchiveEntry, DayRecord, DaySummary
 from ..settings import CameraSettings
+from ..source import Mark
 from ..taskdef import task
 from ..verify import checked_render, verify_output, verify_task
 from .axis_client import Archive, AxisClient
@@ -410,3 +412,22 @@ def tasks(build: DayBuild) -> dict[str, Any]:
 
 
 ORDER = ("scan", "fetch", "segment", "speed", "render", "verify")
+
+
+def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
+    """The day page's timeline: one bar per archive of the day, over the hours it
+    covers, seeking to where the video starts showing it."""
+    found, shown = [], 0
+    for item in day_archives(build):
+        if item.get("first_ms") is None:
+            continue
+        found.append(Mark(item["first_ms"], item["last_ms"], "ok",
+                          item.get("local_name") or "archive",
+                          shown / day.fps if day.fps else None))
+        cut = item.get("cut")
+        shown += cut[1] - cut[0] + 1 if cut else 0
+    return found
+
+
+def records(layout: DayLayout) -> list[Path]:
+    return [layout.archive_index]

@@ -234,3 +234,12 @@ def check(settings: Any, password: Any, shared: dict[str, Any]) -> str:
 
 
 SESSIONS = ConsoleSessions()  # a batch's logins, one per console
+
+
+def device_cameras(settings: Any, password: Any) -> int:
+    """`cameras --host`: every camera of one UniFi console, a line each."""
+    boot = protect_client(settings, password).bootstrap()
+    zone = (boot.get("nvr") or {}).get("timezone") or "UTC"
+    for camera in boot["cameras"]:
+        print(describe_camera(camera, zone))
+    return 0

@@ -52,7 +52,7 @@ from ..records import DayRecord, FrameEntry
 from ..selection import parse_selection
 from ..settings import CameraSettings
 from ..taskdef import task
-from .s3_client import S3Client
+from ..s3_client import S3Client
 
 log = logging.getLogger("tlbuild.s3")
 

@@ -20,6 +20,7 @@ from ..config import (
     SecretSource,
     Table,
     render_settings,
+    validate_render,
 )
 from ..days import local_time
 from ..errors import ConfigError, RemoteError, UsageError
@@ -27,6 +28,7 @@ from ..files import read_json, safe_name, write_json_if_changed
 from ..progress import LoggedFailure
 from ..records import ClipEntry
 from ..settings import CameraSettings
+from ..source import DirectArgs
 from ..taskdef import task
 from .protect import (
     Retention,
@@ -135,6 +137,20 @@ def parse(name: str, table: Table, base: Path) -> UnifiCamera:
     table.get("source", str)
     table.reject_unknown()
     return camera
+
+
+def direct(args: DirectArgs) -> UnifiCamera:
+    """A camera named on the command line (`--host`, `--camera` as the Protect camera
+    id or name), with the default settings."""
+    if not args.username:
+        raise UsageError("--username (or UPVS_USERNAME) is required")
+    if args.password is None:
+        raise UsageError("a password is required: --password-file, UPVS_PASSWORD or "
+                         "--password")
+    return UnifiCamera(name=args.camera or "console", host=args.host,
+                       username=args.username, password=args.password,
+                       camera=args.camera, render=validate_render(RenderSettings(),
+                                                                  "defaults"))
 
 
 # --- pure logic ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuthError, CameraNotFound, RemoteError
+from .errors import AuthError, CameraNotFound, RemoteError
 
 log = logging.getLogger("tlbuild.s3")
 MAX_KEYS = 500_000  # one listing; a prefix holding more is an error, not a memory fill
