@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tlbuild.cli import main
 from tlbuild.config import validate_name
 from tlbuild.errors import ConfigError
-from tlbuild.ffmpeg import ffmpeg_exe, numbered
+from tlbuild.ffmpeg import concat_paths, concat_quote, ffmpeg_exe, numbered
 from tlbuild.files import safe_name
 from tlbuild.report import _pages
 from tlbuild.sim.events import event
@@ -62,6 +62,14 @@ def test_page_links_lead_back_to_the_file(name):
     parts = urllib.parse.urlsplit(href)
     assert not parts.scheme and not parts.query and not parts.fragment
     assert urllib.parse.unquote(parts.path) == relative
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(names, nasty).filter(lambda t: "\n" not in t and "\r" not in t
+                                              and "\x00" not in t), max_size=5))
+def test_a_concat_list_reads_back_the_paths_written(paths):
+    listing = "".join(f"file {concat_quote('/out/' + path)}\n" for path in paths)
+    assert concat_paths(listing) == ["/out/" + path for path in paths]
 
 
 @settings(max_examples=8, deadline=None,

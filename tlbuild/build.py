@@ -72,6 +72,11 @@ class DayBuild:
                 self._shared[name] = make()
             return self._shared[name]
 
+    def hand(self, name: str, value: Any) -> None:
+        """Hand `value` to the tasks after this one in this run (see `shared`)."""
+        with self._shared_lock:
+            self._shared[name] = value
+
     @property
     def pruned(self) -> bool:
         """The inputs were pruned and this run does not rebuild them: the video is

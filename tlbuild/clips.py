@@ -30,6 +30,7 @@ from .build import DayBuild
 from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
 from .errors import MediaError
 from .ffmpeg import (
+    concat_paths,
     concat_quote,
     default_font,
     ffmpeg_version,
@@ -126,6 +127,7 @@ def write_manifest(build: DayBuild) -> None:
     clips = usable_clips(build)
     text = "".join(concat_line(str(build.layout.clip_path(c["file_path"]))) for c in clips)
     write_bytes_if_changed(build.layout.concat, text.encode())
+    build.hand("manifest", clips)  # the steps after this one take them as they are
 
 
 def compute_speed(total_secs: float, target_secs: float) -> float:
@@ -134,12 +136,16 @@ def compute_speed(total_secs: float, target_secs: float) -> float:
     return min(max(total_secs / target_secs, MIN_SPEED), MAX_SPEED)
 
 
-def concat_entries(build: DayBuild) -> tuple[list[str], list[ClipEntry]]:
-    """The lines of concat.txt, and the index entries they name (in that order)."""
-    by_line = {concat_line(str(build.layout.clip_path(entry["file_path"]))).rstrip("\n"):
-               entry for entry in clip_index(build).read()}
-    lines = build.layout.concat.read_text().splitlines()
-    return lines, [by_line[line] for line in lines if line in by_line]
+def manifest_entries(build: DayBuild) -> list[ClipEntry]:
+    """The clips concat.txt lists, in its order: as the manifest step of this run
+    handed them over, else (that step was up to date) the index entries of the paths
+    concat.txt names."""
+    def listed() -> list[ClipEntry]:
+        by_path = {str(build.layout.clip_path(entry["file_path"])): entry
+                   for entry in clip_index(build).read()}
+        return [by_path[path] for path in concat_paths(build.layout.concat.read_text())
+                if path in by_path]
+    return build.shared("manifest", listed)
 
 
 Details = Callable[[DayBuild, list[ClipEntry]], dict[str, Any]]
@@ -148,7 +154,7 @@ Details = Callable[[DayBuild, list[ClipEntry]], dict[str, Any]]
 def write_day(build: DayBuild, details: Details) -> None:
     """day.json: the spec's fields, the render plan, and the source's `details`."""
     entries = clip_index(build).read()
-    _, clips = concat_entries(build)
+    clips = manifest_entries(build)
     total = round(sum(entry.get("video_secs", 0.0) for entry in clips), 3)
     settings = build.settings.render
     speed = compute_speed(total, settings.target)
@@ -192,7 +198,7 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     settings = build.settings.render
     output = build.layout.timelapse
     plan = RenderPlan.from_dict(day.render_plan)
-    _, clips = concat_entries(build)
+    clips = manifest_entries(build)
     how = plan.mode + (f", every {plan.step}th frame" if plan.step > 1 else "")
     # every path: the footage sped up, one frame per output tick (fps filter), the
     # last frame held to the day's exact frame count: the same on every ffmpeg
@@ -370,7 +376,8 @@ def verify(build: DayBuild) -> dict[str, Any]:
         return {"output": None}
     checks: dict[str, bool] = {}
     if not build.pruned:  # pruned on purpose: only the video is checked
-        lines, included = concat_entries(build)
+        lines = concat_paths(layout.concat.read_text())
+        included = manifest_entries(build)
         paths = [layout.clip_path(entry["file_path"]) for entry in included]
         checks = {
             "clips_exist": len(included) == len(lines)
@@ -412,7 +419,7 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
         plan = RenderPlan.from_dict(DayRecord.read(layout.day_json).render_plan)
         if not plan.uses_intermediates or not layout.concat.exists():
             return plan, []
-        return plan, concat_entries(build)[1]
+        return plan, manifest_entries(build)
 
     @create_after(executed="speed")
     def task_intermediate() -> Iterator[dict[str, Any]]:

@@ -17,8 +17,8 @@ from .batch import parse_cameras
 from .config import Config
 from .errors import ExtraMissing, TlbuildError
 from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
-from .sources import SOURCES, read_config
 from .s3_client import S3Client
+from .sources import SOURCES, read_config
 
 MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
 

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -179,6 +180,13 @@ def render_argv(template: str, **values: Any) -> list[str]:
 def concat_quote(path: Path | str) -> str:
     """A path for ffmpeg's concat lists, quoted: a single quote becomes '\\''."""
     return "'" + str(path).replace("'", "'\\''") + "'"
+
+
+def concat_paths(listing: str) -> list[str]:
+    """The paths of a concat list's `file` lines (concat_quote's inverse: the
+    concat demuxer quotes as a POSIX shell does)."""
+    return [shlex.split(line[5:])[0] for line in listing.split("\n")
+            if line.startswith("file ")]
 
 
 def numbered(folder: Path, pattern: str) -> str:

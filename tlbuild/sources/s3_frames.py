@@ -49,10 +49,10 @@ from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
 from ..probe import jpeg_size
 from ..records import DayRecord, FrameEntry
+from ..s3_client import S3Client
 from ..selection import parse_selection
 from ..settings import CameraSettings
 from ..taskdef import task
-from ..s3_client import S3Client
 
 log = logging.getLogger("tlbuild.s3")
 
