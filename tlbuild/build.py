@@ -61,7 +61,7 @@ class DayBuild:
         self.checked: dict[str, Any] = {}  # file stamp -> decode of a fresh render
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._shared: dict[str, Any] = {}
-        self._shared_lock = threading.Lock()
+        self._shared_lock = threading.RLock()  # a shared object may be made from another
         self._lock: FileLock | None = None
 
     def shared(self, name: str, make: Callable[[], Any]) -> Any:
