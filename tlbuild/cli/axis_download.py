@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import terminal
-from .config import Secret
-from .errors import TlbuildError
-from .http import RetryPolicy
-from .sources.axis_client import AxisClient, plain_name
-from .stop import stop_requested
+from .. import terminal
+from ..config import Secret
+from ..errors import TlbuildError
+from ..http import RetryPolicy
+from ..sources.axis_client import AxisClient, plain_name
+from ..stop import stop_requested
 
 EXIT_OK, EXIT_PARTIAL, EXIT_LIST_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
