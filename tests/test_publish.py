@@ -196,3 +196,44 @@ def test_the_day_page_links_only_http_urls_from_a_sink(write_config, nvr, allsky
     assert receipt(tmp_path)["url"].startswith("javascript:")
     assert 'href="javascript' not in page.lower()
     assert "javascript:alert(document.domain)//" in page  # shown as text
+
+
+def test_doctor_proves_each_sinks_credentials_without_publishing(
+        write_config, nvr, allsky, moto_url, tmp_path, monkeypatch, capfd):
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1").create_bucket(
+        Bucket="videos")
+    sinks = {**allsky_sink(allsky), "bucket": {
+        "kind": "s3", "bucket": "videos", "prefix": "daily", "endpoint_url": moto_url,
+        "region": "us-east-1"}}
+    cfg = config(write_config, nvr, sinks, monkeypatch)
+    assert main(["doctor", "--config", str(cfg)]) == 0
+    out = capfd.readouterr().out
+    assert "ok    sink allsky" in out and "API key accepted" in out
+    assert "ok    sink bucket: s3://videos/daily: writable" in out
+    assert allsky.state.count("video", 400) == 1 and not allsky.videos()  # nothing sent
+    assert allsky.state.cameras == {}
+    listed = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1") \
+        .list_objects_v2(Bucket="videos")
+    assert listed.get("KeyCount", 0) == 0  # the probe object is gone again
+    monkeypatch.setenv("ALLSKY_KEY", "wrong-" + APIKEY)  # a wrong key fails, unprinted
+    assert main(["doctor", "--config", str(cfg)]) == 1
+    out, err = capfd.readouterr()
+    assert "FAIL  sink allsky: " in out and "authentication failed" in out
+    assert APIKEY not in out + err
+    sinks["bucket"]["bucket"] = "no-such-bucket"  # so does a bucket that is not there
+    cfg = config(write_config, nvr, sinks, monkeypatch)
+    assert main(["doctor", "--config", str(cfg)]) == 1
+    assert "FAIL  sink bucket" in capfd.readouterr().out
+
+
+def test_doctor_writes_a_file_in_out_and_fails_where_it_cannot(write_config, nvr, tmp_path,
+                                                                capfd):
+    cfg = write_config({"yard": unifi_camera(nvr)})
+    fresh = tmp_path / "fresh" / "out"
+    assert main(["doctor", "--config", str(cfg), "--out", str(fresh)]) == 0
+    assert "ok    disk: " in capfd.readouterr().out and fresh.is_dir()
+    assert list(fresh.iterdir()) == []  # the probe file is removed
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert main(["doctor", "--config", str(cfg), "--out", str(blocked / "out")]) == 1
+    assert "FAIL  disk: Not a directory" in capfd.readouterr().out

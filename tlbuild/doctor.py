@@ -17,9 +17,10 @@ from .batch import parse_cameras
 from .config import Config
 from .errors import ExtraMissing, TlbuildError
 from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
-from .s3_client import S3Client
+from .publish import indi_allsky, s3
 from .sources import SOURCES, read_config
 
+SINK_CHECKS = {"indi-allsky": indi_allsky.check, "s3": s3.check}
 MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
 
 
@@ -42,7 +43,8 @@ class Checks:
             return False
         except OSError as error:
             self.failed += 1
-            print(f"FAIL  {what}: {error.strerror or error}", flush=True)
+            where = f" ({error.filename})" if error.filename else ""
+            print(f"FAIL  {what}: {error.strerror or error}{where}", flush=True)
             return False
         if not self.quiet:
             print(f"ok    {what}: {detail}", flush=True)
@@ -62,19 +64,18 @@ def camera_line(config: Config, name: str, shared: dict[str, Any]) -> str:
 
 
 def free_space(out: Path) -> str:
-    folder = out
-    while not folder.exists():
-        folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    if out.exists():
-        with tempfile.NamedTemporaryFile(dir=out):
-            pass  # writable
-    elif not (folder.stat().st_mode & 0o222):
-        raise OSError(f"{folder} is read-only")
+    """`out` exists (made if missing, as a build would), takes a file (written and
+    removed) and has room."""
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out, prefix=".tlbuild-doctor-") as probe:
+        probe.write(b"probe")
+        probe.flush()
+    free = shutil.disk_usage(out).free
     if free < MIN_FREE:
         raise OSError(f"only {free / 1e6:.0f} MB free under {out}: builds need room "
                       "(tlbuild prune frees old inputs)")
-    return f"{out}: {free / 1e9:.1f} GB free"
+    return f"{out}: writable{' (made now)' if made else ''}, {free / 1e9:.1f} GB free"
 
 
 def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
@@ -111,16 +112,8 @@ def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
 
 
 def sink_line(sink: Any) -> str:
-    """A sink's secret loads and its store answers (the SyncAPI has no harmless
-    request: its URL and key are checked, not sent)."""
-    if sink.kind == "s3":
-        client = S3Client(sink.bucket, region=sink.region, endpoint_url=sink.endpoint_url,
-                          profile=sink.profile, tls_insecure=sink.tls_insecure)
-        with client.errors():
-            client.client.head_bucket(Bucket=sink.bucket)
-        return f"s3://{sink.bucket}/{sink.prefix} answers"
-    sink.apikey.load(f"sink {sink.name!r}: API key from {sink.apikey.describe()}")
-    return f"{sink.url} (API key from {sink.apikey.describe()}; not contacted)"
+    """A sink's credentials work, proved without publishing (see each sink's check)."""
+    return SINK_CHECKS[sink.kind](sink)
 
 
 def cameras(config_path: Path | None, names: list[str] | None) -> int:

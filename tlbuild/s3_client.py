@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import AuthError, CameraNotFound, RemoteError
+from .errors import AuthError, CameraNotFound, RemoteError, TlbuildError
 
 log = logging.getLogger("tlbuild.s3")
 MAX_KEYS = 500_000  # one listing; a prefix holding more is an error, not a memory fill
@@ -130,3 +130,18 @@ class S3Client:
                 ExtraArgs={"ContentType": content_type, "Metadata": metadata},
                 Config=TransferConfig(multipart_threshold=64 << 20,
                                       multipart_chunksize=64 << 20))
+
+    def check_write(self, prefix: str) -> str:
+        """The bucket answers and a probe object can be written under `prefix` (then
+        deleted): what publishing needs, proved without publishing."""
+        key = "/".join(part for part in (prefix.strip("/"), ".tlbuild-doctor-probe")
+                       if part)
+        with self.errors():
+            self.client.head_bucket(Bucket=self.bucket)
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+        try:
+            with self.errors():
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        except TlbuildError as error:  # write-only credentials: the probe stays
+            return f"writable, but the probe s3://{self.bucket}/{key} stays ({error})"
+        return "writable"

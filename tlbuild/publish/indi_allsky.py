@@ -28,6 +28,7 @@ log = logging.getLogger("tlbuild.publish")
 
 TIME_BUCKET = 300  # seconds; the server accepts a few buckets around its own
 CAMERA, VIDEO, THUMBNAIL = 1, 3, 15
+PROBE_CAMERA = "00000000-0000-0000-0000-tlbuild-probe"  # no server has it: doctor's GET
 
 
 def bearer(username: str, apikey: Secret, metadata: bytes, now: float | None = None) -> str:
@@ -103,8 +104,8 @@ class SyncApiClient(HttpClient):
             raise AuthError(f"{self.sink.name}: authentication failed: check the username "
                             "and API key, and that this machine's clock is right (the "
                             "key is bound to 5-minute time windows)")
-        if error == "camera not found":
-            raise SyncApiError(f"{self.sink.name}: camera not found on the server", error)
+        if error in ("camera not found", "file_missing"):
+            raise SyncApiError(f"{self.sink.name}: {error} on the server", error)
         if error == "file_exists":
             raise SyncApiError(f"{self.sink.name}: the server already has this {kind}",
                                error)
@@ -116,3 +117,22 @@ class SyncApiClient(HttpClient):
         metadata = {"type": CAMERA, "uuid": camera_uuid, "name": name,
                     "utc_offset": utc_offset, "tz": zone, "file_size": 0}
         return self.upload("camera", metadata, None, "bogus.ext", "POST")
+
+    def check_credentials(self) -> str:
+        """An authenticated request that changes nothing: a GET for an asset of a
+        camera no server has. The server checks the key first (`authentication
+        failed`), then answers `camera not found`: the key is good."""
+        metadata = {"camera_uuid": PROBE_CAMERA, "id": 0, "utc_offset": 0,
+                    "file_size": 0}
+        try:
+            self.upload("video", metadata, None, "bogus.ext", "GET")
+        except SyncApiError as error:
+            if error.code not in ("camera not found", "file_missing"):
+                raise
+        return f"{self.sink.endpoint}: user {self.sink.username!r} and API key accepted"
+
+
+def check(sink: AllskySink) -> str:
+    """What `doctor` says of the sink: the server accepts its user and API key."""
+    apikey = sink.apikey.load(f"sink {sink.name!r}: API key from {sink.apikey.describe()}")
+    return SyncApiClient(sink, apikey).check_credentials()

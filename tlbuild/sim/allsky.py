@@ -4,7 +4,8 @@ Like the real one: HMAC-SHA3-512 Bearer auth over the metadata bytes with the
 accepted time buckets (now, -1, +1, -2, -3, -4 of 300 s), multipart forms with
 `metadata` and `media`, `file_size` checked against the media (a mismatch reads
 `authentication failed`), cameras registered before assets, `file_exists` on POST,
-413 above the proxy's body limit, and an HTML 500 for metadata it cannot read.
+413 above the proxy's body limit, an HTML 500 for metadata it cannot read, and a GET
+(an asset by id) that checks the key, then answers `camera not found` or `file_missing`.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def make_handler(state: AllskyState) -> type[QuietHandler]:
             if kind not in ("camera", "video", "thumbnail", "image", "keogram"):
                 return self._answer(kind, 404, "<html>Not Found</html>")
             parts = parse_form(self.headers.get("Content-Type", ""), body)
+            if self.command == "GET":  # the server reads no media for a GET
+                parts.setdefault("media", ("", b""))
             if "metadata" not in parts or "media" not in parts:
                 return self._answer(kind, 400, {"error": "authentication failed"},
                                     "missing part")
@@ -96,6 +99,14 @@ def make_handler(state: AllskyState) -> type[QuietHandler]:
                 return self._answer(kind, 500, "<html><body><h1>Internal Server Error"
                                     "</h1></body></html>")
             media_name, media = parts["media"]
+            if self.command == "GET":  # an asset's id and url: nothing changes
+                if metadata.get("camera_uuid") not in state.cameras:
+                    return self._answer(kind, 400, {"error": "camera not found"})
+                found = [a for a in state.assets.values() if a["id"] == metadata.get("id")]
+                if not found:
+                    return self._answer(kind, 400, {"error": "file_missing"})
+                return self._answer(kind, 200, {"id": found[0]["id"],
+                                                "url": found[0]["url"]})
             if kind == "camera":
                 with state.lock:
                     camera = state.cameras.setdefault(metadata["uuid"],
@@ -126,7 +137,7 @@ def make_handler(state: AllskyState) -> type[QuietHandler]:
             return self._answer(kind, 200, {"id": asset["id"],
                                             "url": state.answer_url or asset["url"]})
 
-        do_POST = do_PUT = _handle
+        do_POST = do_PUT = do_GET = _handle
 
     return Handler
 
