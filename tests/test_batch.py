@@ -39,7 +39,7 @@ def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, nvr, tmp_p
     args = ["batch", "--config", str(config), "--camera", "all", "--from", DATES[0],
             "--to", DATES[-1], "-j", "3"]
     assert main(args) == 0
-    assert "9 shard(s): 9 ok, 0 failed" in capsys.readouterr().out
+    assert "9 shards: 9 ok, 0 failed" in capsys.readouterr().out
     built = timelapses(tmp_path)
     assert len(built) == 9
     for camera in ("drive", "garden", "yard"):
@@ -65,12 +65,23 @@ def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, cap
                  DATES[0], "--to", DATES[1]])
     out = capsys.readouterr().out
     assert code == 1
-    assert "4 shard(s): 2 ok, 2 failed" in out and "not found" in out
+    assert "4 shards: 2 ok, 2 failed" in out and "not found" in out
     assert len(timelapses(tmp_path)) == 2
     assert main(["status", "--config", str(config), "--camera", "ghost", "--from",
                  DATES[0]]) == 1  # a day that is not built
     status = capsys.readouterr().out
     assert "failed" in status and "No Such Camera" in status
+    # --quiet (as cron runs it): one line per failed shard, nothing for the rest
+    quiet = ["batch", "--quiet", "--config", str(config), "--camera", "ghost,drive",
+             "--from", DATES[0], "--to", DATES[1]]
+    assert main(quiet) == 1
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    assert len(lines) == 2 and all(line.startswith("FAILED") and "ghost" in line
+                                   and "not found" in line for line in lines)
+    assert main([*quiet[:4], "--camera", "drive", *quiet[6:]]) == 0
+    captured = capsys.readouterr()
+    assert captured.out + captured.err == ""  # success prints nothing
 
 
 def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path):
@@ -80,7 +91,7 @@ def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path
          "thread", "camera=drive,yard", f"date={DATES[0]}..{DATES[1]}",
          f"config={config}"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 shard(s): 4 ok" in result.stdout
+    assert "4 shards: 4 ok" in result.stdout
     assert len(timelapses(tmp_path)) == 4
     assert nvr.count("login") == 1  # one session for every shard on the console
 

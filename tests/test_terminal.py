@@ -125,7 +125,7 @@ def test_a_batch_shows_a_row_per_shard_while_they_build(make_nvr, write_config):
     assert any(BAR.search(line) and line.startswith("batch") for line in both[0])
     lines = [line for screen in screens for line in screen]
     assert not [line for line in lines if BAR.search(line) and LOG_LINE.search(line)]
-    assert "batch: 2 shard(s): 2 ok" in "\n".join(screens[-1])
+    assert "batch: 2 shards: 2 ok" in "\n".join(screens[-1])
 
 
 def test_errors_are_said_once_in_one_timestamped_line(make_nvr, write_config, capsys,

@@ -244,7 +244,7 @@ def test_a_batch_logs_in_once_per_console(write_config, make_nvr, tmp_path, caps
     config = write_config(batch_cameras(sim))
     assert main(["batch", "--config", str(config), "--camera", "all", "--from", DATE,
                  "--to", "2024-01-16", "-j", "3"]) == 0
-    assert "6 shard(s): 6 ok" in capsys.readouterr().out
+    assert "6 shards: 6 ok" in capsys.readouterr().out
     assert sim.count("login") == 1
     assert sim.state.max_in_flight <= 2  # across the shards' processes too
     for path in (tmp_path / "out").rglob("*"):
@@ -263,5 +263,5 @@ def test_a_batch_with_a_rejected_login_tries_once(write_config, make_nvr, tmp_pa
     assert main(["batch", "--config", str(config), "--camera", "all", "--from", DATE,
                  "--to", "2024-01-16"]) == 1
     out = capsys.readouterr().out
-    assert "6 shard(s): 0 ok, 6 failed" in out and "authentication failed" in out
+    assert "6 shards: 0 ok, 6 failed" in out and "authentication failed" in out
     assert sim.count("login") == 1

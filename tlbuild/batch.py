@@ -176,7 +176,7 @@ class Batch:
             try:
                 assert process.stdout is not None
                 for line in process.stdout:
-                    error = terminal.relay(str(shard), line)
+                    error = terminal.relay(str(shard), line, visible=not self.quiet)
                     last_error = error or last_error
                 process.wait()
             finally:
@@ -197,13 +197,16 @@ class Batch:
 
     def summary(self) -> LoggedFailure | None:
         failed = {shard: r for shard, r in self.results.items() if r.code != 0}
-        terminal.echo(f"batch: {len(self.shards)} shard(s): {len(self.shards) - len(failed)} "
-                     f"ok, {len(failed)} failed")
-        for shard, result in sorted(failed.items()):
-            terminal.echo(f"  {shard}: exit {result.code}: {result.message}")
+        if not self.quiet:  # quiet: each failed shard's own line says it all
+            terminal.echo(f"batch: {terminal.plural(len(self.shards), 'shard')}: "
+                          f"{len(self.shards) - len(failed)} ok, {len(failed)} failed")
+            for shard, result in sorted(failed.items()):
+                terminal.echo(f"  {shard}: exit {result.code}: {result.message}")
         gallery = write_gallery(self.out or self.config.out, sorted(self.config.cameras))
         log.info("gallery: %s", gallery)
-        return LoggedFailure(f"{len(failed)} shard(s) failed") if failed else None
+        if failed:
+            return LoggedFailure(f"{terminal.plural(len(failed), 'shard')} failed")
+        return None
 
     def prune(self) -> None:
         cameras = sorted({shard.camera for shard in self.shards})
@@ -212,8 +215,8 @@ class Batch:
         done, _ = prune(days, self.config.prune_after_days,
                         choices={camera: self.config.camera(camera).render_choices()
                                  for camera in cameras})
-        if done:
-            terminal.echo(f"pruned {len(done)} camera-day(s) older than "
+        if done and not self.quiet:
+            terminal.echo(f"pruned {terminal.plural(len(done), 'camera-day')} older than "
                          f"{self.config.prune_after_days} days: "
                          f"{sum(p.bytes for p in done) / 1e6:.1f} MB")
 
@@ -245,7 +248,8 @@ class Batch:
                     "dep_file": os.path.join(self.state_dir, "batch.sqlite3"),
                     "num_process": self.jobs, "par_type": "thread",
                     "default_tasks": [name[5:] for name in names], "verbosity": 2,
-                    "reporter": progress_reporter("batch")}}
+                    # the summary says what happened: no count of these tasks
+                    "reporter": progress_reporter("batch", counted=False)}}
 
 
 # --- status --------------------------------------------------------------------------

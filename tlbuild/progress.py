@@ -30,10 +30,11 @@ class LoggedFailure(TaskFailed):
 
 
 def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
-                      unit: str = "tasks", results: tuple[tuple[str, Any], ...] = ()
-                      ) -> type[ConsoleReporter]:
+                      unit: str = "tasks", results: tuple[tuple[str, Any], ...] = (),
+                      counted: bool = True) -> type[ConsoleReporter]:
     """A reporter class for one graph (doit instantiates it itself); `results`:
-    (what, path) of the files to name at the end of a run that has them."""
+    (what, path) of the files to name at the end of a run that has them; `counted`:
+    whether the run ends with its count of tasks."""
 
     class ProgressReporter(ConsoleReporter):
         desc = "tlbuild progress"
@@ -106,7 +107,7 @@ def progress_reporter(label: str, downloaded: Callable[[], int] = lambda: 0,
 
         def complete_run(self) -> None:
             terminal.hide("tasks")
-            if self.ran or self.up_to_date or self.failed:
+            if counted and (self.ran or self.up_to_date or self.failed):
                 megabytes = downloaded() / 1e6
                 log.info("%s: %d run, %d up to date%s%s, %.1f s", unit, self.ran,
                          self.up_to_date, f", {self.failed} failed" if self.failed else "",

@@ -217,9 +217,15 @@ def echo(text: str) -> None:
         print(text, flush=True)
 
 
-def relay(prefix: str, line: str) -> str | None:
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 day`, `2 days` (`many`: the plural where it is not word + s)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def relay(prefix: str, line: str, visible: bool = True) -> str | None:
     """In a batch: show one line a shard sent (its records under its camera-day,
-    its rows under the shard's name). Returns the message of an error record."""
+    its rows under the shard's name; with `visible` False, nothing: a quiet batch says
+    each failure in one line of its own). Returns the message of an error record."""
     try:
         message = json.loads(line)
     except ValueError:
@@ -229,8 +235,11 @@ def relay(prefix: str, line: str) -> str | None:
     if "log" in message:
         level = message["log"] if isinstance(message["log"], int) else logging.INFO
         text = str(message.get("message", ""))
-        log.log(level, "%s", text, extra={"day": prefix})
+        if visible:
+            log.log(level, "%s", text, extra={"day": prefix})
         return text if level >= logging.ERROR else None
+    if not visible:
+        return None
     if message.get("hide"):
         hide(f"{prefix}/{message.get('row')}")
     elif "row" in message:
