@@ -102,8 +102,9 @@ def test_systemd_and_cron_commands_parse_and_dry_run(tmp_path):
     cron_text = (DEPLOY / "tlbuild.cron").read_text()
     cron = tlbuild_commands(cron_text)
     assert len(service) == 1 and len(cron) == 3
+    assert ">" not in cron_text and "MAILTO=" in cron_text  # failures reach the mail
     for line in cron_text.splitlines():
-        if line and not line.startswith("#"):
+        if line and not line.startswith("#") and not re.match(r"[A-Z]+=", line):
             fields = line.split(None, 5)
             assert len(fields) == 6 and "/tlbuild " in fields[5]
             assert f"{fields[5].split('&&')[1].split()[0]}".endswith(".venv/bin/tlbuild")
@@ -115,6 +116,37 @@ def test_systemd_and_cron_commands_parse_and_dry_run(tmp_path):
     for argv in cron:
         if argv[argv.index("--config") + 2] in ("batch", "prune"):
             dry_run(argv, config)
+
+
+def test_install_script_sets_up_a_temporary_root_and_keeps_what_the_operator_edited(
+        tmp_path):
+    root = tmp_path / "root"
+    env = {"PATH": "/usr/bin:/bin", "ROOT": str(root), "SKIP_VENV": "1"}
+    first = subprocess.run(["sh", str(DEPLOY / "install.sh")], env=env, text=True,
+                           capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    config = root / "etc/tlbuild/tlbuild.toml"
+    assert read_config(config).out == Path("/srv/timelapse")  # a config that parses
+    secrets = root / "etc/tlbuild/env"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    for folder in ("srv/timelapse", "var/log/tlbuild", "opt/tlbuild/tlbuild"):
+        assert (root / folder).is_dir(), folder
+    assert (root / "opt/tlbuild/pyproject.toml").is_file()
+    assert not list((root / "opt/tlbuild").rglob("__pycache__"))
+    for unit in ("tlbuild.service", "tlbuild.timer"):
+        assert (root / "etc/systemd/system" / unit).read_text() == \
+            (DEPLOY / unit).read_text()
+    assert "EnvironmentFile=-/etc/tlbuild/env" in (DEPLOY / "tlbuild.service").read_text()
+    config.write_text(config.read_text().replace("/srv/timelapse", "/srv/videos"))
+    secrets.write_text("UPVS_PASSWORD=kept\n")
+    again = subprocess.run(["sh", str(DEPLOY / "install.sh")], env=env, text=True,
+                           capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "/srv/videos" in config.read_text() and secrets.read_text() == \
+        "UPVS_PASSWORD=kept\n"  # the operator's files stay
+    assert (root / "srv/videos").is_dir()  # the edited out is made
+    assert "wrote" not in again.stdout
+    assert [p for p in tmp_path.iterdir()] == [root]  # nothing written outside ROOT
 
 
 def test_slurm_array_builds_each_shard_once(tmp_path):
@@ -136,8 +168,12 @@ def dockerfile_tag() -> str:
 
 
 def test_kubernetes_job_uses_the_dockerfile_image_and_a_valid_config(tmp_path):
-    config_map, job = yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text())
+    claim, config_map, job = yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text())
     assert config_map["kind"] == "ConfigMap" and job["kind"] == "Job"
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert claim["kind"] == "PersistentVolumeClaim"  # the claim the Job mounts is defined
+    assert volumes["out"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert "ReadWriteMany" in claim["spec"]["accessModes"]  # pods on several nodes
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
     (container,) = spec["template"]["spec"]["containers"]

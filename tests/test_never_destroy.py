@@ -101,12 +101,12 @@ def test_status_and_prune_check_the_video_on_disk(built, capsys):
     assert "failed" in out and "changed since it was verified" in out
     assert main(["prune", "--config", str(config), "--keep-days", "0"]) == 0
     captured = capsys.readouterr()
-    assert "pruned 0 camera-day(s)" in captured.out
+    assert "pruned 0 camera-days" in captured.out
     assert "kept the inputs of yard 2024-01-15" in captured.err
     assert day.clips() == clips and not (day.root / "metadata" / "pruned.json").exists()
     assert cli(config, "run") == 0  # the damaged video is rendered again
     assert main(["prune", "--config", str(config), "--keep-days", "0"]) == 0
-    assert "pruned 1 camera-day(s)" in capsys.readouterr().out and not day.clips()
+    assert "pruned 1 camera-day:" in capsys.readouterr().out and not day.clips()
 
 
 def test_prune_skips_a_day_that_a_run_is_building(built, capsys):
@@ -120,13 +120,13 @@ def test_prune_skips_a_day_that_a_run_is_building(built, capsys):
         assert holder.stdout.readline().strip() == "held"
         assert main(["prune", "--config", str(config), "--keep-days", "0"]) == 0
         captured = capsys.readouterr()
-        assert "pruned 0 camera-day(s)" in captured.out
+        assert "pruned 0 camera-days" in captured.out
         assert "a run is building it now" in captured.err and day.clips()
     finally:
         holder.kill()
         holder.wait()
     assert main(["prune", "--config", str(config), "--keep-days", "0"]) == 0
-    assert "pruned 1 camera-day(s)" in capsys.readouterr().out
+    assert "pruned 1 camera-day:" in capsys.readouterr().out
 
 
 def test_a_pruned_day_says_what_it_cannot_do(built, capfd):

@@ -55,6 +55,7 @@ from .render_plan import (
 )
 from .source import Mark
 from .taskdef import task
+from .terminal import plural
 from .verify import checked_render, verify_output, verify_task
 
 log = logging.getLogger("tlbuild")
@@ -210,8 +211,9 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     fit = size_filter(None, day.output_size)
     if plan.mode == INTERMEDIATE and first_pass(
             build, [intermediate_current(build, c, plan) for c in clips]):
-        log.info("rendering %s: %d clips, %.0f s at %gx (%s, in one pass with the "
-                 "intermediates)", output.name, len(clips), day.total_duration_secs,
+        log.info("rendering %s: %s, %.0f s at %gx (%s, in one pass with the "
+                 "intermediates)", output.name, plural(len(clips), "clip"),
+                 day.total_duration_secs,
                  day.speed_factor, how)
         render_with_intermediates(build, plan, clips, day, chain)
         return {"inputs": intermediates_digest(build, clips),
@@ -225,7 +227,7 @@ def render(build: DayBuild) -> dict[str, Any] | None:
             concat_line(str(intermediate_path(build, c))) + f"duration {c['video_secs']}\n"
             for c in clips).encode())
         size = fit  # the intermediates already have the configured scale
-    log.info("rendering %s: %d clips, %.0f s at %gx (%s)", output.name, len(clips),
+    log.info("rendering %s: %s, %.0f s at %gx (%s)", output.name, plural(len(clips), "clip"),
              day.total_duration_secs, day.speed_factor, how)
     render_file("render_concat.j2", output, day.output_duration_secs, concat=source,
                 scale=size, **chain)

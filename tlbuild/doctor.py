@@ -19,6 +19,7 @@ from .errors import ExtraMissing, TlbuildError
 from .ffmpeg import check_ffmpeg, ffmpeg_exe, require_filter
 from .publish import indi_allsky, s3
 from .sources import SOURCES, read_config
+from .terminal import plural
 
 SINK_CHECKS = {"indi-allsky": indi_allsky.check, "s3": s3.check}
 MIN_FREE = 1 << 30  # below this much free disk under `out`, doctor fails
@@ -87,8 +88,8 @@ def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
     def check_config() -> str:
         nonlocal config
         config = read_config(config_path)
-        return (f"{config.path}: {len(config.cameras)} camera(s), "
-                f"{len(config.sinks)} sink(s)")
+        return (f"{config.path}: {plural(len(config.cameras), 'camera')}, "
+                f"{plural(len(config.sinks), 'sink')}")
 
     if not checks.run("config", check_config) or config is None:
         return 1
@@ -107,7 +108,7 @@ def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
     for name in sorted(used):
         checks.run(f"sink {name}", lambda sink=config.sinks[name]: sink_line(sink))
     if not quiet:
-        print(f"{'all checks passed' if not checks.failed else f'{checks.failed} problem(s)'}")
+        print(plural(checks.failed, "problem") if checks.failed else "all checks passed")
     return 1 if checks.failed else 0
 
 

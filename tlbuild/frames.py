@@ -39,6 +39,7 @@ from .probe import mean_brightness, undecodable
 from .records import DayRecord, DaySummary, FrameEntry
 from .source import Mark
 from .taskdef import task
+from .terminal import plural
 from .verify import checked_render, verify_output, verify_task
 
 log = logging.getLogger("tlbuild")
@@ -265,8 +266,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
         return None
     settings = build.settings
     font = settings.overlay_font or default_font()
-    log.info("rendering %s: %d frames at %g fps", build.layout.timelapse.name,
-             day.frame_count, day.fps)
+    log.info("rendering %s: %s at %g fps", build.layout.timelapse.name,
+             plural(day.frame_count, "frame"), day.fps)
     render_file("render_frames.j2", build.layout.timelapse, day.duration_secs,
                 frames=build.layout.frames_list, width=day.width,
                 height=day.height, fps=f"{day.fps:g}",

@@ -35,6 +35,7 @@ from .probe import decode, probe
 from .progress import LoggedFailure, progress_reporter
 from .records import DayRecord, VerifyReport, verified_video
 from .sources import SOURCES
+from .terminal import plural
 
 log = logging.getLogger("tlbuild")
 
@@ -146,7 +147,7 @@ class Rollup:
         write_json_if_changed(self.days_json, {"period": self.label, "days": entries})
         write_bytes_if_changed(self.listing, ("ffconcat version 1.0\n" + "".join(
             f"file {concat_quote(entry['file'])}\n" for entry in entries)).encode())
-        log.info("%d of the %d days are built", len(entries), len(self.dates))
+        log.info("%d of %s built", len(entries), plural(len(self.dates), "day"))
 
     def _write_frames(self, days: list[dt.date]) -> None:
         """Each day's good frame nearest `at` in the camera's local time."""
@@ -176,7 +177,8 @@ class Rollup:
             f"file {concat_quote(entry['file'])}\n"
             f"file_packet_metadata 'tlbuild_time={entry['local_time']}'\n"
             f"duration {1 / self.fps:.6f}\n" for entry in chosen)).encode())
-        log.info("a frame at %s from each of %d days", f"{self.at:%H:%M}", len(chosen))
+        log.info("a frame at %s from each of %s", f"{self.at:%H:%M}",
+                 plural(len(chosen), "day"))
 
     def render(self) -> None:
         days = read_json(self.days_json, {}).get("days", [])
@@ -196,7 +198,7 @@ class Rollup:
         shapes = {(i.codec, i.width, i.height, round(i.fps, 3)) for i in infos}
         headers = {avc_config(Path(day["file"])) for day in days}
         if len(shapes) == 1 and len(headers) == 1 and None not in headers:
-            log.info("joining %d days without re-encoding", len(days))
+            log.info("joining %s without re-encoding", plural(len(days), "day"))
             render_file("rollup_copy.j2", self.video, total / infos[0].fps,
                         concat=self.listing)
             method = "copy"
@@ -204,7 +206,7 @@ class Rollup:
             fps = collections.Counter(round(i.fps, 3) for i in infos).most_common(1)[0][0]
             size = collections.Counter((i.width, i.height) for i in infos).most_common(1)
             (width, height), _ = size[0]
-            log.info("re-encoding %d days (their encodings differ)", len(days))
+            log.info("re-encoding %s (their encodings differ)", plural(len(days), "day"))
             render_file("rollup_encode.j2", self.video, total / fps, concat=self.listing,
                         width=width, height=height, fps=f"{fps:g}", frame_count=total,
                         crf=self.settings.render.crf, preset=self.settings.render.preset)
@@ -221,7 +223,7 @@ class Rollup:
                              f"{frames} expected{first_error}")
         write_json_if_changed(self.record, {"file": self.video.name, "method": method,
                                             "frames": frames})
-        log.info("made %s: %d frames (%s)", self.video, frames,
+        log.info("made %s: %s (%s)", self.video, plural(frames, "frame"),
                  {"copy": "stream copy", "encode": "re-encoded"}.get(method, "a frame a day"))
 
     # --- doit ------------------------------------------------------------------------

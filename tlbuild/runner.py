@@ -15,6 +15,7 @@ from .pruned import RebuildGuard
 from .records import RunRecord
 from .sources import SOURCES
 from .taskdef import doit_name
+from .terminal import plural
 
 log = logging.getLogger("tlbuild")
 
@@ -94,4 +95,4 @@ def exit_code(build: DayBuild, doit_result: int, command: str) -> tuple[int, str
         return error.exit_code, str(error)
     log.warning("%d of %d %s failed; rerun the same command to retry them", failed,
                 items, source.items)
-    return 1, f"{failed} of {items} {source.items} failed: {reason}"
+    return 1, f"{failed} of {plural(items, source.items[:-1])} failed: {reason}"

@@ -12,6 +12,7 @@ from typing import Any
 
 from .layout import DayLayout
 from .records import DaySummary, RunRecord, VerifyReport, verified_video
+from .terminal import plural
 
 BUILT, FAILED, MISSING = "built", "failed", "missing"
 EMPTY = "empty"  # built, and the camera's selection kept nothing: no video on purpose
@@ -53,7 +54,7 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
         # checked once, but the file on disk is not the one checked
         return DayState(state=FAILED, detail=why_not, video=str(layout.timelapse), **base)
     if verified:
-        detail = f"{summary.used} {summary.kind}" if summary else "built"
+        detail = plural(summary.used, summary.kind[:-1]) if summary else "built"
         if summary and summary.failed:
             detail += f"; {summary.failed} failed: {summary.reason}"
         if pruned:
@@ -63,7 +64,8 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
                         size=layout.timelapse.stat().st_size, **base)
     if summary and summary.frames == 0 and not summary.failed and summary.skipped:
         return DayState(state=EMPTY, detail=f"the camera's selection left out all "
-                        f"{summary.skipped} {summary.kind} ({summary.skipped_why}): no video",
+                        f"{plural(summary.skipped, summary.kind[:-1])} "
+                        f"({summary.skipped_why}): no video",
                         **base)
     if summary and summary.frames == 0 and not summary.failed:
         return DayState(state=BUILT, detail="no footage on this day (nothing to render)",
@@ -72,7 +74,8 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
         return DayState(state=FAILED, detail="verification failed: "
                         f"{', '.join(report.failed_checks())}", **base)
     if summary and summary.failed:
-        return DayState(state=FAILED, detail=f"{summary.failed} {summary.kind} failed: "
+        return DayState(state=FAILED, detail=f"{plural(summary.failed, summary.kind[:-1])} "
+                        "failed: "
                         f"{summary.reason}", **base)
     return DayState(state=MISSING, detail="not built yet" if not root.exists()
                     else "incomplete", **base)

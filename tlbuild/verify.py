@@ -16,6 +16,7 @@ from .files import file_stamp
 from .probe import decode, probe
 from .records import VerifyReport
 from .taskdef import task
+from .terminal import plural
 
 log = logging.getLogger("tlbuild")
 DURATION_FLOOR = 10.0  # the spec's check: the output lasts its length within 10 s
@@ -62,7 +63,7 @@ def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bo
                          f"{build.settings.name} render --date {build.date} --force (or "
                          f"doit render camera={build.settings.name} date={build.date}); "
                          f"details in {build.layout.verify_json}")
-    log.info("verified %s: %d frames, %.2f s", output.name, frames, measured)
+    log.info("verified %s: %s, %.2f s", output.name, plural(frames, "frame"), measured)
     return {"output": build.output_stamp()}
 
 

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_LIST_FAILED
     terminal.echo(f"INFO  {app} {client.version or ''} on {args.host}: "
-                 f"{len(archives)} archive(s)")
+                 f"{terminal.plural(len(archives), 'archive')}")
     args.outdir.mkdir(parents=True, exist_ok=True)
     counts = {"downloaded": 0, "skipped": 0, "failed": 0}
     with _Interrupts() as interrupts:

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import UsageError
 from ..prune import prune
 from ..sources import read_config
+from ..terminal import plural
 from .common import camera_days, wanted_cameras
 
 
@@ -40,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
     days = camera_days(args, config)
     done, kept = prune(days, args.keep_days, args.dry_run, choices={
         camera: config.camera(camera).render_choices() for camera in cameras})
-    print(f"{'would prune' if args.dry_run else 'pruned'} {len(done)} camera-day(s): "
+    print(f"{'would prune' if args.dry_run else 'pruned'} {plural(len(done), 'camera-day')}: "
           f"{sum(p.files for p in done)} files, {sum(p.bytes for p in done) / 1e6:.1f} MB"
-          + (f"; kept the inputs of {len(kept)} old day(s) (see above)" if kept else ""))
+          + (f"; kept the inputs of {plural(len(kept), 'old day')} (see above)"
+             if kept else ""))
     return 0
 
 

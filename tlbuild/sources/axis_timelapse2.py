@@ -50,6 +50,7 @@ from ..records import ArchiveEntry, DayRecord, DaySummary
 from ..settings import CameraSettings
 from ..source import Mark
 from ..taskdef import task
+from ..terminal import plural
 from ..verify import checked_render, verify_output, verify_task
 from .axis_client import Archive, AxisClient
 
@@ -206,8 +207,8 @@ def scan(build: DayBuild) -> None:
     write_json_if_changed(layout.archive_index, listing)
     build.claim()
     chosen = [i for i in day if i.get("in_day")]
-    log.info("%s %s, %d archives, %d for this day",
-             app, client.version or "", len(listing), len(chosen))
+    log.info("%s %s, %s, %d for this day",
+             app, client.version or "", plural(len(listing), "archive"), len(chosen))
 
 
 def day_archives(build: DayBuild) -> list[ArchiveEntry]:

@@ -30,6 +30,7 @@ from ..records import ClipEntry
 from ..settings import CameraSettings
 from ..source import DirectArgs
 from ..taskdef import task
+from ..terminal import plural
 from .protect import (
     Retention,
     camera_record,
@@ -327,7 +328,8 @@ def scan(build: DayBuild) -> LoggedFailure | None:
                  " matching the smart detection filter" if kept and not chosen
                  and settings.events != EventFilter() else "")
     else:
-        log.info("%d events in %d clips, %d to download", len(chosen), len(entries), missing)
+        log.info("%s in %s, %d to download", plural(len(chosen), "event"),
+                 plural(len(entries), "clip"), missing)
     return None
 
 
