@@ -68,7 +68,12 @@ def test_doit_without_variables_explains_usage(write_config, nvr, tmp_path):
     result = doit(config=config)
     assert result.returncode == 2
     assert "camera=NAME date=YYYY-MM-DD" in result.stderr and "yard" in result.stderr
-    assert doit("list", config=config).returncode == 0
+    listing = doit("list", config=config)
+    assert listing.returncode == 2 and "yard" in listing.stderr
+    assert not list(REPO.glob(".doit.db*"))  # no stray state of doit's own
+    wrong = doit("fetch:nonsense", "camera=yard", "date=2024-01-15", config=config)
+    assert wrong.returncode == 2 and "no task 'fetch:nonsense'" in wrong.stderr
+    assert nvr.count("login") == 0  # refused before asking the console anything
 
 
 @pytest.mark.parametrize("extra,message", [

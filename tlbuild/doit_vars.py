@@ -58,7 +58,7 @@ def check_task_names(argv: list[str], names: dict[str, Any]) -> None:
         if group not in tasks:
             raise UsageError(f"unknown task {word!r}; this camera-day's tasks: "
                              f"{', '.join(tasks)}")
-        if subtask and "info" in words and subtask not in _subtasks(names[f"task_{group}"]):
+        if subtask and subtask not in _subtasks(names[f"task_{group}"]):
             raise UsageError(f"{group} has no task {word!r}: `doit list --all "
                              "camera=.. date=..` lists them")
 
@@ -94,9 +94,7 @@ def namespace_from_vars(get_var: Any, argv: list[str] | None = None) -> dict[str
         if not camera or not date:
             cameras = ", ".join(sorted(config.cameras)) or "none"
             command = _doit_command(argv)
-            if command in ("list", "help", "tabcompletion"):
-                print("tlbuild: give camera=NAME date=YYYY-MM-DD to see a camera-day's "
-                      f"tasks; cameras: {cameras}", file=sys.stderr)
+            if command in ("help", "tabcompletion"):  # doit's own help, no graph
                 return {}
             verb = "" if command == "run" else f"{command} [TASK] "
             raise UsageError(f"usage: doit {verb}camera=NAME date=YYYY-MM-DD "
