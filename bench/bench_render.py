@@ -1,17 +1,17 @@
-"""Benchmark rendering: intermediates and the keyframe path against the spec's command.
+"""Benchmark rendering: intermediates and the keyframe path against the plain command.
 
     python bench/bench_render.py [--clips 12] [--clip-secs 30] [--size 1280x720]
 
 Scenario 1 (as measured in the issue): 12 clips, 6 min of 720p30 H.264 with a 2 s GOP
 and camera-like content (a still scene, sensor noise, one moving object; encoded with
 CABAC like a camera's stream), rendered at 12x and 150x (30 fps, crf 23, preset medium):
-  * the spec's single ffmpeg pass on concat.txt;
+  * the plain single-pass ffmpeg command on concat.txt;
   * tlbuild's first render (intermediates + final render) and a re-render after a CRF
-    change; quality of tlbuild's output against the spec's (SSIM, PSNR).
+    change; quality of tlbuild's output against the plain command's (SSIM, PSNR).
 Scenario 2: a 100-clip day built in full, then one new clip: the rebuild (fetch +
 render) against the full first build.
 All figures are ratios of runs made in this process on this machine; tlbuild's
-renders are timed in-process (doit included, interpreter start-up not), the spec's
+renders are timed in-process (doit included, interpreter start-up not), the plain
 command as a bare ffmpeg. The limit line: the x264 encode of the same output frames
 at the same settings from frames already decoded (raw frames read by the encoder),
 the part of any render that cannot be avoided; every render is also printed as a
@@ -55,7 +55,7 @@ def add_clips(nvr: SimulatedNvr, count: int, seconds: int, first: int = 0) -> No
 
 def timed_in_process(args: list[str], env: dict[str, str]) -> float:
     """tlbuild's own work for a render, without the interpreter's start-up: the
-    spec's command it is compared with is a bare ffmpeg."""
+    plain command it is compared with is a bare ffmpeg."""
     from tlbuild.cli import main
     os.environ.update(env)
     start = time.perf_counter()
@@ -124,27 +124,28 @@ def scenario_speeds(work: Path, env: dict[str, str], clips: int, clip_secs: int,
         rendering = rerender - checking
         limit_first = encode_limit(work, ours, 30, "23", "medium")
         limit_rerender = encode_limit(work, rerendered, 30, "30", "medium")
-        theirs = work / f"spec_{speed}.mp4"
-        spec_time = timed([ffmpeg_exe(), "-v", "error", "-f", "concat", "-safe", "0",
+        theirs = work / f"plain_{speed}.mp4"
+        plain_time = timed([ffmpeg_exe(), "-v", "error", "-f", "concat", "-safe", "0",
                            "-i", str(out / "manifests/concat.txt"), "-vf",
                            f"setpts=PTS/{day['speed_factor']}", "-r", "30", "-c:v",
                            "libx264", "-crf", "23", "-preset", "medium", "-pix_fmt",
                            "yuv420p", "-an", "-y", str(theirs)], env)
-        # quality of a render from the intermediates, at the spec's own settings
+        # quality of a render from the intermediates, at the plain command's settings
         timed_in_process(cli[3:] + ["render", "--date", DATE, *flags], env)
         shutil.copy(next((out / "timelapse").glob("*.mp4")), ours)
         a, b = probe(ours), probe(theirs)
         ssim, psnr = quality(ours, theirs)
-        print(f"  {speed}x ({plan['mode']}, step {plan['step']}): spec command "
-              f"{spec_time:.1f} s | tlbuild first render {first:.1f} s "
-              f"= {first / spec_time:.2f}x the spec, {first / limit_first:.2f}x the "
+        print(f"  {speed}x ({plan['mode']}, step {plan['step']}): plain command "
+              f"{plain_time:.1f} s | tlbuild first render {first:.1f} s "
+              f"= {first / plain_time:.2f}x the plain command, {first / limit_first:.2f}x the "
               f"limit ({limit_first:.1f} s)")
         print(f"      CRF re-render {rerender:.1f} s = {rerender / first:.2f}x the first "
-              f"render, {rerender / spec_time:.2f}x the spec, {rerender / limit_rerender:.2f}x "
+              f"render, {rerender / plain_time:.2f}x the plain command, "
+              f"{rerender / limit_rerender:.2f}x "
               f"the limit ({limit_rerender:.1f} s to encode {a.frames} frames at crf 30); "
               f"without its verify ({checking:.1f} s): {rendering / limit_rerender:.2f}x "
               "the limit")
-        print(f"      rendered from the intermediates at crf 23 vs the spec's output: "
+        print(f"      rendered from the intermediates at crf 23 vs the plain command's output: "
               f"frames {a.frames} vs {b.frames}, duration {a.duration:.2f} vs "
               f"{b.duration:.2f} s, SSIM {ssim:.4f}, PSNR {psnr:.1f} dB")
     nvr.stop()
@@ -166,15 +167,15 @@ def scenario_new_clip(work: Path, env: dict[str, str], spec: ClipSpec) -> None:
     plan = day["render_plan"]
     video = next((out / "timelapse").glob("*.mp4"))
     limit = encode_limit(work, video, 30, "23", "medium")
-    spec_time = timed([ffmpeg_exe(), "-v", "error", "-f", "concat", "-safe", "0", "-i",
+    plain_time = timed([ffmpeg_exe(), "-v", "error", "-f", "concat", "-safe", "0", "-i",
                        str(out / "manifests/concat.txt"), "-vf",
                        f"setpts=PTS/{day['speed_factor']}", "-r", "30", "-c:v",
                        "libx264", "-crf", "23", "-preset", "medium", "-pix_fmt",
-                       "yuv420p", "-an", "-y", str(work / "spec_hundred.mp4")], env)
+                       "yuv420p", "-an", "-y", str(work / "plain_hundred.mp4")], env)
     print(f"scenario 2: 100 clips of 8 s {spec.width}x{spec.height}@{spec.fps} "
           f"({plan['mode']}, step {plan['step']}): full first build {full:.1f} s | one "
           f"new clip, rebuild {rebuild:.1f} s = {rebuild / full:.2f}x the first build, "
-          f"{rebuild / spec_time:.2f}x the spec's render ({spec_time:.1f} s), "
+          f"{rebuild / plain_time:.2f}x the plain command's render ({plain_time:.1f} s), "
           f"{rebuild / limit:.2f}x the limit ({limit:.1f} s)")
     nvr.stop()
 

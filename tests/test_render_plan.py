@@ -1,5 +1,5 @@
 """Fast incremental rendering: per-clip intermediates, the keyframe-only path, and
-output that matches the spec's single-pass command on the same clips."""
+output that matches the plain single-pass ffmpeg command on the same clips."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def clips(n: int = 3, fps: float = 30, gop: float = 2.0) -> list[dict]:
     (60, 30, RenderPlan(KEYFRAME)),          # exactly one GOP per output frame
     (59, 30, RenderPlan(INTERMEDIATE, 32)),  # just under: decode all, keep every 32nd
     (12, 30, RenderPlan(INTERMEDIATE, 8)),   # 12 source frames per output frame
-    (3, 30, RenderPlan(DIRECT)),             # too few frames to drop: the spec's pass
+    (3, 30, RenderPlan(DIRECT)),             # too few frames to drop: the plain pass
     (1, 30, RenderPlan(DIRECT)),
 ])
 def test_plan_choice(speed, fps, expected):
@@ -38,7 +38,7 @@ def test_keyframe_path_needs_every_clip_within_one_frame():
 
 
 def spec_render(root: Path, speed: float, fps: int, out: Path) -> None:
-    """The spec's command, literally, on the same concat.txt."""
+    """The plain single-pass command, literally, on the same concat.txt."""
     subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "concat", "-safe", "0", "-i",
                     str(root / "manifests/concat.txt"), "-vf", f"setpts=PTS/{speed}",
                     "-r", str(fps), "-c:v", "libx264", "-crf", "23", "-preset",
@@ -67,7 +67,7 @@ def test_every_render_path_gives_the_days_frame_count(make_nvr, tlbuild, out, tm
     day = out.day
     assert day["render_plan"]["mode"] == mode
     assert_exact(out, fps)
-    # The spec's plain command on the same concat.txt with the same ffmpeg lasts as
+    # The plain command on the same concat.txt with the same ffmpeg lasts as
     # long, but for the end of the stream: builds differ in the frames they add
     # there (5.1 about 2, 9.0 the last frame's unscaled duration).
     single = tmp_path / "single.mp4"

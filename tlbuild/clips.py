@@ -153,7 +153,7 @@ Details = Callable[[DayBuild, list[ClipEntry]], dict[str, Any]]
 
 
 def write_day(build: DayBuild, details: Details) -> None:
-    """day.json: the spec's fields, the render plan, and the source's `details`."""
+    """day.json: the clip fields, the render plan, and the source's `details`."""
     entries = clip_index(build).read()
     clips = manifest_entries(build)
     total = round(sum(entry.get("video_secs", 0.0) for entry in clips), 3)

@@ -1,4 +1,4 @@
-"""Where each file of one camera-day lives (the spec's output tree)."""
+"""Where each file of one camera-day lives (the output tree)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .files import safe_name
 
 @dataclass(frozen=True)
 class DayLayout:
-    root: Path   # the spec's `out/` for this camera-day
+    root: Path   # `<out>/<camera>/<date>/`: this camera-day's folder
     label: str   # sanitized camera name used in file names
     date: dt.date
 

@@ -1,7 +1,7 @@
 """What the tasks of a camera-day hand each other and what `status`, exit codes and
 publishing read, in one shape for every source: the entries of the clip, frame and
 archive indexes, the summary in day.json, the verify report, the publish receipt.
-Each source's day.json keeps its own fields beside the summary (the spec's
+Each source's day.json keeps its own fields beside the summary (the
 `total_clips`, `speed_factor`, ... for clips)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .probe import probe
 
 
 class ClipEntry(TypedDict, total=False):
-    """One clip of manifests/clip_index.json: the spec's fields, then tlbuild's."""
+    """One clip of manifests/clip_index.json: the fields every clip has, then tlbuild's."""
 
     event_id: str
     start_ms: int

@@ -1,13 +1,13 @@
 """How to render a day of clips cheaply, and re-render it cheaper still.
 
-The spec's single pass decodes every frame of every clip on every render. But at a
+The plain single pass decodes every frame of every clip on every render. But at a
 speed factor S and output rate F, each output frame stands for S/F seconds of
 footage: most source frames can never appear. So each clip is decoded once into an
 intermediate that keeps every d-th frame (d a power of two not above the source
 frames per output frame, so it changes rarely as a day grows), and renders read the
 intermediates. When an output frame spans at least one keyframe interval, only
 keyframes are decoded at all. At low speeds (d < 4) intermediates would cost more
-than they save, and the spec's direct pass is used.
+than they save, and the plain direct pass is used.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class RenderPlan:
 
 def plan_render(speed: float, out_fps: float, clips: list[dict[str, Any]],
                 overlay: bool = False) -> RenderPlan:
-    """The cheapest plan that gives the same output as the spec's command. `overlay`:
+    """The cheapest plan that gives the same output as the plain single-pass command. `overlay`:
     each clip's frames get its time burned in, so every plan makes intermediates of
     decoded frames (their clip is known there; keyframes copied cannot be drawn on)."""
     if not clips:

@@ -19,7 +19,7 @@ from .taskdef import task
 from .terminal import plural
 
 log = logging.getLogger("tlbuild")
-DURATION_FLOOR = 10.0  # the spec's check: the output lasts its length within 10 s
+DURATION_FLOOR = 10.0  # the output lasts its length within 10 s, as a floor
 
 
 def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bool],
@@ -27,7 +27,7 @@ def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bo
                   size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Check the timelapse against what the render plan promised: it decodes without
     error, has exactly `frames` frames and lasts frames/fps within one frame (plus
-    the source's own `checks`; `floor_secs`: the spec's +-10 s, a floor that stays;
+    the source's own `checks`; `floor_secs`: a +-10 s length check, a floor that stays;
     `size`: the frame size). Writes metadata/verify.json; a failure says what is
     wrong and how to rebuild."""
     output = build.layout.timelapse

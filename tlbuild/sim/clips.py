@@ -56,7 +56,7 @@ def default_cache() -> Path:
 
 def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None,
               start: dt.datetime | None = None, zone: str = "UTC") -> Path:
-    """An MP4 of `seconds` of the spec's pattern from `start` (a scene's time of day
+    """An MP4 of `seconds` of the test pattern from `start` (a scene's time of day
     and clock, in the camera's time `zone`), made once and reused."""
     cache = cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,9 @@ import datetime as dt
 import json
 import logging
 import os
+import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import replace
@@ -38,7 +40,8 @@ class SimulatedS3:
             from moto.server import ThreadedMotoServer
         except ImportError:
             raise ExtraMissing("the simulated S3 store needs moto: install tlbuild with "
-                             "its demo extra (pip install -e '.[demo]')") from None
+                               f"its demo extra ({shlex.quote(sys.executable)} -m pip "
+                               "install -e '.[demo]')") from None
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
