@@ -32,7 +32,17 @@ def test_status_reports_the_latest_state_with_exit_codes_and_json(make_nvr, writ
     assert main(run + ["--retries", "1"]) == 5
     capsys.readouterr()
     assert status(config, "--from", DATE) == 1
-    assert "bootstrap" in capsys.readouterr().out  # the latest reason, not an older one
+    line = capsys.readouterr().out
+    assert "bootstrap" in line  # the latest reason, not an older one
+    assert "yard_2024-01-15_timelapse.mp4" in line  # and the video made before
+    # an interrupted later run leaves the day built: its video is the one verified
+    record = json.loads((config.parent / "out/yard" / DATE / "metadata/run.json").read_text())
+    (config.parent / "out/yard" / DATE / "metadata/run.json").write_text(json.dumps(
+        {**record, "exit_code": 130, "outcome": "interrupted", "reason": "Ctrl-C"}))
+    assert main(["status", "--config", str(config), "--from", DATE, "--json"]) == 0
+    [day] = json.loads(capsys.readouterr().out)
+    assert day["state"] == "built" and day["video"].endswith("_timelapse.mp4")
+    assert "interrupted" in day["detail"]
     sim.state.faults.clear()
     assert main(run) == 0
     capsys.readouterr()

@@ -46,10 +46,15 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
     pruned = layout.pruned_json.exists()
     base = {"camera": camera, "date": date.isoformat(), "pruned": pruned,
             "last_run": asdict(run) if run else None}
-    if run and run.exit_code not in (0, 1):  # the latest run did not build it
-        return DayState(state=FAILED, detail=f"{run.outcome}: {run.reason or 'see the log'}"
-                        f" ({run.command} at {run.time})", **base)
     verified, why_not = verified_video(layout.verify_json, layout.timelapse)
+    latest = (f"{run.outcome}: {run.reason or 'see the log'} ({run.command} at {run.time})"
+              if run and run.exit_code not in (0, 1) else None)
+    if latest and not verified:  # the latest run did not build it
+        return DayState(state=FAILED, detail=latest, **base)
+    if latest and run and run.exit_code != 130:  # not interrupted: the video is older
+        return DayState(state=FAILED, detail=latest, video=str(layout.timelapse),
+                        duration_secs=verified.duration_secs,
+                        size=layout.timelapse.stat().st_size, **base)
     if report and report.ok and why_not and layout.timelapse.is_file():
         # checked once, but the file on disk is not the one checked
         return DayState(state=FAILED, detail=why_not, video=str(layout.timelapse), **base)
@@ -59,6 +64,8 @@ def day_state(root: Path, camera: str, date: dt.date) -> DayState:
             detail += f"; {summary.failed} failed: {summary.reason}"
         if pruned:
             detail += " (inputs pruned)"
+        if latest:  # a later run was stopped: the video verified before is still it
+            detail += f"; the latest run: {latest}"
         return DayState(state=BUILT, detail=detail, video=str(layout.timelapse),
                         duration_secs=report.duration_secs,
                         size=layout.timelapse.stat().st_size, **base)
