@@ -4,6 +4,7 @@ process: a 3x3 batch, a failing shard, SIGTERM mid-batch and the partition."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -77,8 +78,9 @@ def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, cap
     assert main(quiet) == 1
     captured = capsys.readouterr()
     lines = (captured.out + captured.err).splitlines()
-    assert len(lines) == 2 and all(line.startswith("FAILED") and "ghost" in line
-                                   and "not found" in line for line in lines)
+    assert len(lines) == 2 and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d FAILED ", line)
+                                   and "ghost" in line and "not found" in line
+                                   for line in lines)
     assert main([*quiet[:4], "--camera", "drive", *quiet[6:]]) == 0
     captured = capsys.readouterr()
     assert captured.out + captured.err == ""  # success prints nothing

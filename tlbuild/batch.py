@@ -193,13 +193,15 @@ class Batch:
         word = {0: "ok", 1: "partial", 130: "interrupted"}.get(code, "FAILED")
         detail = f" (exit {code}: {result.message})" if code else ""
         if code or not self.quiet:
-            terminal.echo(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}")
+            terminal.echo(f"{word:<11} {shard} in {result.seconds:.1f} s{detail}",
+                          stamped=True)
 
     def summary(self) -> LoggedFailure | None:
         failed = {shard: r for shard, r in self.results.items() if r.code != 0}
         if not self.quiet:  # quiet: each failed shard's own line says it all
             terminal.echo(f"batch: {terminal.plural(len(self.shards), 'shard')}: "
-                          f"{len(self.shards) - len(failed)} ok, {len(failed)} failed")
+                          f"{len(self.shards) - len(failed)} ok, {len(failed)} failed",
+                          stamped=True)
             for shard, result in sorted(failed.items()):
                 terminal.echo(f"  {shard}: exit {result.code}: {result.message}")
         gallery = write_gallery(self.out or self.config.out, sorted(self.config.cameras))
@@ -218,7 +220,7 @@ class Batch:
         if done and not self.quiet:
             terminal.echo(f"pruned {terminal.plural(len(done), 'camera-day')} older than "
                          f"{self.config.prune_after_days} days: "
-                         f"{sum(p.bytes for p in done) / 1e6:.1f} MB")
+                         f"{sum(p.bytes for p in done) / 1e6:.1f} MB", stamped=True)
 
     def namespace(self) -> dict[str, Any]:
         def task_shard():

@@ -207,10 +207,14 @@ def hide_all(prefix: str) -> None:
         hide(key)
 
 
-def echo(text: str) -> None:
-    """A result line for stdout (a batch's summary); above the display if one is up."""
+def echo(text: str, stamped: bool = False) -> None:
+    """A result line for stdout (a batch's summary); above the display if one is up.
+    `stamped`: led by the time, as log lines are (the date too in plain mode)."""
     handler = _state.handler
-    if _state.progress is not None and isinstance(handler, _LiveHandler):
+    live = _state.progress is not None and isinstance(handler, _LiveHandler)
+    if stamped:
+        text = time.strftime("%H:%M:%S " if live else "%Y-%m-%d %H:%M:%S ") + text
+    if live:
         from rich.text import Text
         handler.console.print(Text(printable(text)), soft_wrap=True)
     else:

@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         write_report(build)
         pages += 1
     gallery = write_gallery(args.out or config.out, sorted(config.cameras))
-    terminal.echo(f"{terminal.plural(pages, 'day page')}; gallery: {gallery}")
+    terminal.echo(f"{terminal.plural(pages, 'day page')}; gallery: {gallery}", stamped=True)
     return 0
