@@ -78,6 +78,7 @@ def test_the_live_display_never_shares_a_line_with_log_messages(make_nvr, write_
     bars = [line for line in lines if BAR.search(line)]
     assert any("yard 2024-01-15" in bar and "tasks" in bar and " MB" in bar for bar in bars)
     assert not [line for line in bars if LOG_LINE.search(line)]
+    assert not [line for line in lines if ".partial" in line]  # never a temporary name
     final = [line.rstrip() for line in screens[-1] if line.strip()]
     assert not [line for line in final if BAR.search(line)]  # the display is gone
     assert any(LOG_LINE.match(line) and "verified yard_2024-01-15_timelapse.mp4" in line

@@ -228,6 +228,8 @@ def run_ffmpeg(argv: list[str], expected_secs: float, label: str) -> None:
             returncode = process.wait()
             if stop_requested.is_set():
                 raise KeyboardInterrupt
+            if returncode == 0:
+                meter.update(expected_secs)  # done: ffmpeg's last report may fall short
         except BaseException:
             process.terminate()
             try:
@@ -281,7 +283,7 @@ def render_file(template: str, output: Path, expected_secs: float, *,
             raise MediaError(f"ffmpeg wrote nothing for {output.name} (it found no frame "
                              "to write)")
         if chapters:
-            add_chapters(partial, chapters, expected_secs)
+            add_chapters(partial, chapters, expected_secs, output.name)
         if check is not None:
             check(partial)
         commit_partial(partial, output)
@@ -301,14 +303,16 @@ def chapter_metadata(chapters: list[Chapter], duration: float) -> str:
         for start, end, (_, title) in zip(starts, ends, chapters, strict=True))
 
 
-def add_chapters(video: Path, chapters: list[Chapter], duration: float) -> None:
-    """Put `chapters` into the MP4 `video` in place (stream copy)."""
+def add_chapters(video: Path, chapters: list[Chapter], duration: float,
+                 name: str | None = None) -> None:
+    """Put `chapters` into the MP4 `video` in place (stream copy); `name`: what the
+    progress line calls it (the finished file's name, not its temporary one)."""
     metadata = video.with_name(video.name + ".chapters.txt")
     remuxed = partial_path(video)
     try:
         metadata.write_text(chapter_metadata(chapters, duration), encoding="utf-8")
         run_ffmpeg(render_argv("chapters.j2", video=video, metadata=metadata,
-                               output=remuxed), duration, f"chapters {video.name}")
+                               output=remuxed), duration, f"chapters {name or video.name}")
         os.replace(remuxed, video)
     finally:
         metadata.unlink(missing_ok=True)
