@@ -173,3 +173,28 @@ def test_the_day_page_plays_its_video_and_seeks_from_the_timeline(browser, built
     assert open_page(browser, failed) == []
     assert browser.find_elements("css selector", "#timeline .mark.failed")
     screenshot(browser, "day-with-a-failed-clip.png")
+
+
+def test_a_stills_day_draws_its_keogram_on_the_clock(browser, make_nvr, write_config,
+                                                     tmp_path, monkeypatch):
+    """A continuous day's keogram sits over the hours it shows: two windows of the
+    day, two parts, each aligned with its hours on the 24 h timeline."""
+    monkeypatch.setenv("UPVS_PASSWORD", PASSWORD)
+    nvr = make_nvr(events_per_day=0)
+    config = write_config({"yard": {
+        "source": "unifi-snapshots", "host": nvr.url, "username": "protect-api",
+        "password_env": "UPVS_PASSWORD", "camera": "Demo Driveway", "interval": 1800,
+        "width": 160, "height": 90, "fps": 4, "preset": "ultrafast",
+        "hours": ["08:00-12:00", "14:00-16:00"]}})
+    assert main(["--config", str(config), "--camera", "yard", "run", "--date", DATE]) == 0
+    page = tmp_path / "out" / "yard" / DATE / "report.html"
+    assert open_page(browser, page) == []
+    timeline = browser.find_element("id", "timeline").rect
+    slices = [element.rect for element in
+              browser.find_elements("css selector", "#keogram .slice")]
+    assert len(slices) == 2
+    for part, (first, last) in zip(slices, ((8, 12), (14, 16)), strict=True):
+        hour = timeline["width"] / 24
+        assert abs(part["x"] - (timeline["x"] + first * hour)) <= 2
+        assert abs(part["width"] - (last - first) * hour) <= 2
+    screenshot(browser, "day-of-stills.png")

@@ -301,3 +301,24 @@ def test_a_template_value_with_a_line_break_is_refused():
     with pytest.raises(MediaError):
         render_argv("probe.j2", path="a\nb")
     assert concat_quote("it's") == "'it'\\''s'"
+
+
+@pytest.mark.parametrize("height", [90, 180, 720])
+def test_the_burned_in_clock_is_readable_on_a_small_video(height, ffmpeg_build):
+    """At least 16 px of text however small the video, a 24th of a large one."""
+    import subprocess
+
+    from tlbuild.ffmpeg import default_font, ffmpeg_exe, ffmpeg_filters
+    if "drawtext" not in ffmpeg_filters():
+        pytest.skip("this ffmpeg build has no drawtext (no libfreetype)")
+    first = dt.datetime(2024, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
+    (clock,) = clock_filters(first, 10, "UTC", default_font())
+    width = height * 16 // 9
+    gray = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+         f"color=c=black:s={width}x{height}:r=1", "-frames:v", "1", "-vf",
+         f"{clock},format=gray", "-f", "rawvideo", "-"], capture_output=True,
+        check=True).stdout
+    rows = [y for y in range(height) if max(gray[y * width:(y + 1) * width]) > 200]
+    text = rows[-1] - rows[0] + 1
+    assert text >= 11 and text >= height / 24 * 0.6, (height, text)

@@ -471,7 +471,8 @@ def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
         found.append(Mark(clip["start_ms"], clip["end_ms"], "ok" if used else "failed",
                           ", ".join(clip.get("smart_types") or [])
                           or clip.get("event_type") or "event",
-                          footage / speed if used else None, clip.get("error")))
+                          footage / speed if used else None, clip.get("error"),
+                          (footage + clip["video_secs"]) / speed if used else None))
         footage += clip.get("video_secs") or 0.0 if used else 0.0
     return found
 

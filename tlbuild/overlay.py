@@ -12,6 +12,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 CLOCK_FORMAT = "%Y-%m-%d %H\\\\\\:%M\\\\\\:%S"  # drawtext's escaping of ':' in strftime
+# a 24th of the picture's height, but never below 16 px: readable on a small video
+CLOCK_SIZE = "max(16\\,h/24)"
 
 
 def offset_spans(first: dt.datetime, span_secs: float, zone: str
@@ -45,7 +47,7 @@ def merge(spans: list[tuple[float, float, float]]) -> list[tuple[float, float, f
 
 
 def clock_filters(first: dt.datetime, span_secs: float, zone: str, font: str | None,
-                  size: int | str = "h/24", position: str = "x=8:y=h-th-8") -> list[str]:
+                  size: int | str = CLOCK_SIZE, position: str = "x=8:y=h-th-8") -> list[str]:
     """The drawtext filters of the clock (white on a translucent box)."""
     spans = offset_spans(first, span_secs, zone)
     filters = []

@@ -8,9 +8,9 @@ or from any web server."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +20,7 @@ import jinja2
 
 from . import __version__
 from .build import DayBuild
+from .config import SIMULATOR_HOST
 from .ffmpeg import render_file
 from .files import atomic_open, read_json
 from .records import DayRecord, VerifyReport
@@ -69,23 +70,66 @@ def _fraction(moment_ms: float, start_ms: int, end_ms: int) -> float:
     return min(max((moment_ms - start_ms) / (end_ms - start_ms), 0.0), 1.0) * 100
 
 
-def timeline(build: DayBuild, day: DayRecord, zone: ZoneInfo,
-             window: tuple[int, int]) -> list[dict[str, Any]]:
-    """The source's marks of the day (its clips, archives or frames), each placed on
-    the 24 h: where the footage is, what failed, and (for what the video shows) where
-    to seek."""
-    return [_mark(mark, window, zone)
-            for mark in SOURCES[build.settings.source].marks(build, day)]
-
-
 def _mark(mark: Mark, window: tuple[int, int], zone: ZoneInfo) -> dict[str, Any]:
     left = _fraction(mark.first_ms, *window)
     when = dt.datetime.fromtimestamp(mark.first_ms / 1000, zone)
     return {"left": round(left, 3),
             "width": round(max(_fraction(mark.last_ms, *window) - left, 0.08), 3),
             "state": mark.state, "seek": None if mark.seek is None else round(mark.seek, 3),
+            "seek_end": None if mark.seek_end is None else round(mark.seek_end, 3),
             "title": f"{when:%H:%M:%S} {mark.label}"
                      + (f": {mark.reason}" if mark.reason else "")}
+
+
+def keogram_slices(marks: list[Mark], window: tuple[int, int], video_secs: float,
+                   fps: float) -> list[dict[str, float]]:
+    """Where the keogram's parts go on the 24 h axis, for a video that follows the
+    clock: each run of footage shown without a break (a gap in the day, such as dark
+    hours left out, starts a new one) is the keogram's columns of that stretch of
+    video, placed over that stretch of the day. `left`/`width`: the slice on the
+    axis; `image_left`/`image_width`: the whole keogram inside it (percent)."""
+    shown = sorted((m for m in marks if m.state == "ok" and m.seek is not None),
+                   key=lambda m: m.first_ms)
+    if not shown or video_secs <= 0:
+        return []
+    starts = [m.first_ms for m in shown]
+    steps = sorted(b - a for a, b in pairwise(starts) if b > a)
+    spacing = steps[len(steps) // 2] if steps else 60_000  # a frame's share of the day
+    pieces = []  # [clock start, clock end, video start, video end]
+    for mark in shown:
+        video_end = mark.seek_end if mark.seek_end is not None else mark.seek + 1 / fps
+        clock_end = mark.last_ms if mark.seek_end is not None else mark.first_ms + spacing
+        if pieces and mark.first_ms - pieces[-1][1] <= spacing / 2 \
+                and abs(mark.seek - pieces[-1][3]) <= 1.5 / fps:
+            pieces[-1][1], pieces[-1][3] = clock_end, video_end
+        else:
+            pieces.append([mark.first_ms, clock_end, mark.seek, video_end])
+    slices = []
+    for clock_start, clock_end, video_start, video_end in pieces:
+        left = _fraction(clock_start, *window)
+        width = _fraction(clock_end, *window) - left
+        shown_secs = min(video_end, video_secs) - video_start
+        if width <= 0 or shown_secs <= 0:
+            continue
+        slices.append({"left": round(left, 3), "width": round(width, 3),
+                       "image_left": round(-100 * video_start / shown_secs, 3),
+                       "image_width": round(100 * video_secs / shown_secs, 3)})
+    return slices
+
+
+def filter_words(chosen: dict[str, Any] | None) -> str | None:
+    """The day's event filter as a sentence ("person, vehicle only; scores of 60 or
+    more"), None when every event counts."""
+    if not isinstance(chosen, dict):
+        return None
+    kinds = chosen.get("smart_types") or chosen.get("labels") or []
+    score = chosen.get("min_score") or 0
+    words = []
+    if kinds:
+        words.append(f"{', '.join(map(str, kinds))} only")
+    if score:
+        words.append(f"detections scoring {score} or more")
+    return "; ".join(words) or None
 
 
 def safe_link(url: Any, base: str | None) -> str | None:
@@ -122,7 +166,11 @@ def write_report(build: DayBuild) -> None:
                              "time": str(receipt.get("time", "")),
                              "url": str(url) if url is not None else None,
                              "link": safe_link(url, bases.get(receipt.get("sink")))})
-    marks = timeline(build, day, zone, window)
+    source = SOURCES[build.settings.source]
+    # the source's marks of the day (its clips, archives or frames), each placed on the
+    # 24 h: where the footage is, what failed, and where the video shows it
+    raw_marks = source.marks(build, day)
+    marks = [_mark(mark, window, zone) for mark in raw_marks]
     failures = [mark["title"] for mark in marks if mark["state"] == "failed"]
     summary = day.summary
     figures = [(name, value) for name, value in (
@@ -137,16 +185,20 @@ def write_report(build: DayBuild) -> None:
             report.failed_checks())) if report else "not yet"),
         ("low resolution", "yes (older than the console's full-resolution footage)"
          if day.low_resolution else None),
-        ("filter", json.dumps(day.filter) if day.filter else None),
+        ("events", filter_words(day.filter) or ("every event" if day.filter else None)),
         ("skipped frames", day.skipped_frames or None),
         ("time zone", zone_name)) if value is not None]
     video = layout.timelapse if layout.timelapse.is_file() else None
+    on_clock = source.continuous(build.settings) and report is not None and report.frames
+    slices = keogram_slices(raw_marks, window, report.frames / report.fps,
+                            report.fps) if on_clock else []
     write_page(layout.report, "report_day.html.j2", camera=build.settings.name,
                date=build.date.isoformat(), video=video and video.name,
                poster=layout.poster.name if layout.poster.is_file() else None,
                keogram=layout.keogram.name if layout.keogram.is_file() else None,
                marks=marks, hours=list(range(0, 25, 3)), figures=figures,
-               failures=failures, receipts=receipts,
+               failures=failures, receipts=receipts, slices=slices,
+               demo=build.settings.device_address == SIMULATOR_HOST,
                gallery="../../index.html")
     log.debug("day page: %s", layout.report)
 

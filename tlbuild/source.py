@@ -27,6 +27,7 @@ class Mark:
     label: str                # what it is: "person", "frame", an archive's name
     seek: float | None = None   # where the video shows it (seconds), if it does
     reason: str | None = None   # why it failed or was skipped
+    seek_end: float | None = None  # where the video stops showing it (None: one frame)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +52,9 @@ class Source:
     kind: Kind                                 # clips, frames or archives
     items: str                                 # what the day is made of, for messages
     marks: Callable[[Any, Any], list[Mark]]    # (build, DayRecord) -> the day's timeline
+    # whether the video follows the clock (stills, recordings, archives: the keogram
+    # is drawn on the 24 h axis) or joins events (video time: drawn apart); by settings
+    continuous: Callable[[Any], bool]
     records: Callable[[Any], list[Path]]       # (layout) -> the indexes the page reads
     simulator: str | None = None               # module whose demo() serves "simulator"
     handover: Callable[[Any], dict[str, Any]] | None = None  # a batch's shared login

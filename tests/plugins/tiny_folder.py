@@ -71,4 +71,4 @@ SOURCE = Source(name="tiny-folder", parse=parse, tasks=tasks,
                 verify=frames.verify,
                 check=lambda settings, password, shared: f"{settings.path}",
                 kind="frames", items="images", marks=frames.marks,
-                records=frames.records)
+                records=frames.records, continuous=lambda settings: True)

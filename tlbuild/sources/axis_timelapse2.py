@@ -417,16 +417,18 @@ ORDER = ("scan", "fetch", "segment", "speed", "render", "verify")
 
 def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
     """The day page's timeline: one bar per archive of the day, over the hours it
-    covers, seeking to where the video starts showing it."""
+    covers; a click seeks to the same place in the video's part of it."""
     found, shown = [], 0
     for item in day_archives(build):
         if item.get("first_ms") is None:
             continue
+        cut = item.get("cut")
+        frames = cut[1] - cut[0] + 1 if cut else 0
         found.append(Mark(item["first_ms"], item["last_ms"], "ok",
                           item.get("local_name") or "archive",
-                          shown / day.fps if day.fps else None))
-        cut = item.get("cut")
-        shown += cut[1] - cut[0] + 1 if cut else 0
+                          shown / day.fps if day.fps else None, None,
+                          (shown + frames) / day.fps if day.fps else None))
+        shown += frames
     return found
 
 
