@@ -3,6 +3,7 @@ simulated console; the pages are then opened in a real headless Chromium."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from conftest import DATE, PASSWORD, REPO, unifi_camera
 
 from tlbuild.cli import main
 from tlbuild.ffmpeg import ffmpeg_exe
+from tlbuild.report import write_gallery
 from tlbuild.sim.events import event
 
 ARTIFACTS = Path(os.environ.get("TLBUILD_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -139,9 +141,13 @@ def test_the_gallery_opens_from_disk(browser, built):
     errors = open_page(browser, built / "index.html")
     assert errors == []
     check_links(browser, built / "index.html")
-    cells = browser.find_elements("css selector", "td")
-    assert [cell.get_attribute("class") for cell in cells] == ["built", "built"]
-    assert "1 failed: no recording" in cells[1].text
+    days = browser.find_elements("css selector", "ul.days li")
+    # newest first: the 16th (one clip lost), then the 15th
+    assert [(day.text, day.get_attribute("class")) for day in days] == [
+        ("16", "built"), ("15", "built")]
+    assert "1 failed: no recording" in days[0].get_attribute("title")
+    latest = browser.find_element("css selector", ".latest li").text
+    assert "2024-01-16" in latest and "1 failed: no recording" in latest
     screenshot(browser, "gallery.png")
     browser.find_element("css selector", f"a[href='yard/{DATE}/report.html']").click()
     assert browser.title == f"yard {DATE}"
@@ -198,3 +204,44 @@ def test_a_stills_day_draws_its_keogram_on_the_clock(browser, make_nvr, write_co
         assert abs(part["x"] - (timeline["x"] + first * hour)) <= 2
         assert abs(part["width"] - (last - first) * hour) <= 2
     screenshot(browser, "day-of-stills.png")
+
+
+def test_the_gallery_of_a_year_of_20_cameras_stays_light_and_fast(browser, tmp_path):
+    """7000 day entries (20 cameras x 350 days, each with its page and poster): the
+    newest first, a block per month, the page small and quick to open."""
+    out = tmp_path / "out"
+    poster = tmp_path / "poster.jpg"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=160x90", "-frames:v", "1", "-y", str(poster)], check=True)
+    first = dt.date(2024, 1, 1)
+    cameras = [f"cam{n:02d}" for n in range(20)]
+    for camera in cameras:
+        for offset in range(350):
+            root = out / camera / (first + dt.timedelta(days=offset)).isoformat()
+            root.mkdir(parents=True)
+            (root / "report.html").write_text("<!DOCTYPE html><title>day</title>")
+            shutil.copyfile(poster, root / "poster.jpg")
+    (out / "cam00" / "rollups" / "2024-W10").mkdir(parents=True)
+    (out / "cam00" / "rollups" / "2024-W10" / "cam00_2024-W10.mp4").write_bytes(b"")
+    started = time.perf_counter()
+    page = write_gallery(out, cameras)
+    made = time.perf_counter() - started
+    size = page.stat().st_size
+    assert size < 1_500_000, size
+    html = page.read_text()
+    assert html.index("cam00/2024-12-15/report.html") < html.index(
+        "cam00/2024-01-01/report.html")  # newest first
+    assert 'href="cam00/rollups/2024-W10/cam00_2024-W10.mp4"' in html
+    browser.get(page.as_uri())
+    loaded = browser.execute_script(
+        "var t = performance.getEntriesByType('navigation')[0];"
+        "return t.loadEventEnd - t.startTime;")
+    entries = browser.execute_script("return document.querySelectorAll('ul.days li').length")
+    fetched = browser.execute_script(
+        "return Array.from(document.images).filter(i => i.complete && i.naturalWidth)"
+        ".length")
+    print(f"gallery of 7000 days: {size / 1e6:.2f} MB, made in {made:.1f} s, "
+          f"loaded in {loaded:.0f} ms, {fetched} pictures fetched")
+    assert entries == 7000
+    assert loaded < 3000, loaded  # ms, on a 2-core machine
+    assert 20 <= fetched < 300  # the latest days; the rest wait until they are shown

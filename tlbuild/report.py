@@ -223,37 +223,54 @@ def is_date(name: str) -> bool:
         return False
 
 
+def gallery_day(out: Path, camera: str, date: str) -> dict[str, Any]:
+    """One day's entry: its state (with why), its page and its poster."""
+    root = out / camera / date
+    state = day_state(root, camera, dt.date.fromisoformat(date))
+    return {"date": date, "day": date[8:],
+            "state": "pruned" if state.pruned and state.state == "built" else state.state,
+            "detail": state.detail,
+            "page": f"{camera}/{date}/report.html" if (root / "report.html").is_file()
+            else None,
+            "poster": f"{camera}/{date}/poster.jpg" if (root / "poster.jpg").is_file()
+            else None}
+
+
+def camera_rollups(out: Path, camera: str) -> list[dict[str, str]]:
+    """The camera's rollup videos (weeks, months, same-time), newest first."""
+    folder = out / camera / "rollups"
+    found = []
+    for rollup in sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []:
+        video = rollup / f"{camera}_{rollup.name}.mp4"
+        if video.is_file():
+            found.append({"label": rollup.name, "video": f"{camera}/rollups/{rollup.name}/"
+                                                          f"{video.name}"})
+    return found
+
+
 def write_gallery(out: Path, cameras: list[str]) -> Path:
-    """index.html at the output root: cameras x days, each day with its poster, its
-    state and a link to its page."""
-    rows, dates = [], set()
+    """index.html at the output root: each camera's latest day at the top, then one
+    section per camera with its rollups and its days, newest first, a month to a
+    block (the current month open, older ones folded: a year of days for many
+    cameras stays one light page, whose pictures load only when shown)."""
+    sections = []
     for camera in cameras:
         folder = out / camera
-        days = sorted(p.name for p in folder.iterdir() if p.is_dir()
-                      and is_date(p.name)) if folder.is_dir() else []
-        dates.update(days)
-        rows.append((camera, days))
-    columns = sorted(dates)
-    grid = []
-    for camera, days in rows:
-        cells = []
-        for date in columns:
-            if date not in days:
-                cells.append({"date": date, "state": "missing", "detail": "",
-                              "page": None, "poster": None})
-                continue
-            state = day_state(out / camera / date, camera, dt.date.fromisoformat(date))
-            root = out / camera / date
-            cells.append({
-                "date": date, "state": "pruned" if state.pruned and state.state == "built"
-                else state.state, "detail": state.detail,
-                "page": f"{camera}/{date}/report.html"
-                if (root / "report.html").is_file() else None,
-                "poster": f"{camera}/{date}/poster.jpg"
-                if (root / "poster.jpg").is_file() else None})
-        grid.append({"camera": camera, "cells": cells})
+        dates = sorted((p.name for p in folder.iterdir() if p.is_dir()
+                        and is_date(p.name)), reverse=True) if folder.is_dir() else []
+        months: dict[str, list[dict[str, Any]]] = {}
+        for date in dates:
+            months.setdefault(date[:7], []).append(gallery_day(out, camera, date))
+        days = [day for month in months.values() for day in month]
+        sections.append({
+            "camera": camera, "latest": days[0] if days else None,
+            "built": sum(day["state"] in ("built", "pruned", "empty") for day in days),
+            "failed": sum(day["state"] == "failed" for day in days),
+            "months": [{"month": month, "days": entries}
+                       for month, entries in months.items()],
+            "rollups": camera_rollups(out, camera)})
     path = out / "index.html"
     out.mkdir(parents=True, exist_ok=True)
-    write_page(path, "report_gallery.html.j2", grid=grid, dates=columns,
+    write_page(path, "report_gallery.html.j2", sections=sections,
                made=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"))
     return path
