@@ -8,9 +8,13 @@
 #   1. the system user `tlbuild` (no login shell, home /opt/tlbuild)
 #   2. the code in /opt/tlbuild and its venv (python3 -m venv, pip install .)
 #   3. /etc/tlbuild/tlbuild.toml (from config/tlbuild.example.toml; edit it) and
-#      /etc/tlbuild/env (mode 0600, for secrets named by password_env)
+#      /etc/tlbuild/env (mode 0640, for secrets named by password_env)
 #   4. the output folder (`out` of the config, default /srv/timelapse) and the log
-#      folder /var/log/tlbuild, owned by tlbuild
+#      folder /var/log/tlbuild, owned by tlbuild and writable by its group
+#
+# Members of the group tlbuild (sudo usermod -aG tlbuild "$USER", then log in again)
+# read the config and secrets and write under `out`: doctor, status and report need
+# no sudo.
 #   5. the systemd units in /etc/systemd/system, then `systemctl enable --now
 #      tlbuild.timer` (the first build runs at 01:30)
 #
@@ -65,9 +69,9 @@ if [ ! -e "$ETC/env" ]; then
     (umask 077 && printf '%s\n' \
         "# Secrets named by password_env in tlbuild.toml, one NAME=value a line:" \
         "# UPVS_PASSWORD=..." > "$ETC/env")
-    say "wrote $ETC/env (mode 0600) for secrets"
+    say "wrote $ETC/env (mode 0640) for secrets"
 fi
-chmod 0600 "$ETC/env"
+chmod 0640 "$ETC/env"
 owner "$ETC"
 chmod 0750 "$ETC"
 
@@ -80,6 +84,7 @@ case $OUT in
 esac
 mkdir -p "$ROOT$OUT" "$LOGS"
 owner "$ROOT$OUT" "$LOGS"
+chmod 2775 "$ROOT$OUT" "$LOGS"  # the group writes too; new files keep the group
 say "output in $OUT, logs in /var/log/tlbuild"
 
 # 5. the units
@@ -90,4 +95,4 @@ if [ -z "$ROOT" ]; then
     systemctl enable --now tlbuild.timer
     say "enabled tlbuild.timer: $(systemctl show -P NextElapseUSecRealtime tlbuild.timer)"
 fi
-say "check it with: sudo -u $USER_NAME /opt/tlbuild/.venv/bin/tlbuild --config /etc/tlbuild/tlbuild.toml doctor"
+say "check it (as a member of the group $USER_NAME): (set -a; . /etc/tlbuild/env; /opt/tlbuild/.venv/bin/tlbuild --config /etc/tlbuild/tlbuild.toml doctor)"

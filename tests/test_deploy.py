@@ -128,9 +128,10 @@ def test_install_script_sets_up_a_temporary_root_and_keeps_what_the_operator_edi
     config = root / "etc/tlbuild/tlbuild.toml"
     assert read_config(config).out == Path("/srv/timelapse")  # a config that parses
     secrets = root / "etc/tlbuild/env"
-    assert secrets.stat().st_mode & 0o777 == 0o600
-    for folder in ("srv/timelapse", "var/log/tlbuild", "opt/tlbuild/tlbuild"):
-        assert (root / folder).is_dir(), folder
+    assert secrets.stat().st_mode & 0o777 == 0o640  # the service's group only
+    for folder in ("srv/timelapse", "var/log/tlbuild"):  # the group writes there too
+        assert (root / folder).stat().st_mode & 0o7777 == 0o2775, folder
+    assert (root / "opt/tlbuild/tlbuild").is_dir()
     assert (root / "opt/tlbuild/pyproject.toml").is_file()
     assert not list((root / "opt/tlbuild").rglob("__pycache__"))
     for unit in ("tlbuild.service", "tlbuild.timer"):
