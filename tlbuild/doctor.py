@@ -113,8 +113,9 @@ def doctor(config_path: Path | None, out: Path | None, quiet: bool = False,
 
 
 def sink_line(sink: Any) -> str:
-    """A sink's credentials work, proved without publishing (see each sink's check)."""
-    return SINK_CHECKS[sink.kind](sink)
+    """A sink's credentials work, proved without publishing (see each sink's check;
+    the demo's sink is its simulator, started here)."""
+    return SINK_CHECKS[sink.kind](demo.resolve_sink(sink))
 
 
 def cameras(config_path: Path | None, names: list[str] | None) -> int:
