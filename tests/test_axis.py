@@ -102,6 +102,9 @@ def test_multi_day_archive_is_cut_to_the_day(write_config, camera, app, tmp_path
     assert abs(video.duration - 2.0) < 1 / 12
     verified = json.loads((day_root(tmp_path) / "metadata/verify.json").read_text())
     assert verified["ok"] and verified["expected_frames"] == 24
+    # the day page's bar for the archive seeks by position: its video runs 0 to 2 s
+    page = (day_root(tmp_path) / "report.html").read_text()
+    assert 'data-seek="0.0" data-seek-end="2.0"' in page
     # a render alone (no camera asked) makes it again, with a chapter per local hour
     cfg = config(write_config, cam, monkeypatch, fps=12)
     assert main(["--config", str(cfg), "--camera", "front", "render", "--date", DATE,

@@ -116,6 +116,8 @@ def test_the_demo_publishes_to_its_simulated_allsky_server_once(tmp_path):
     receipt = tmp_path / "demo" / DATE / "publish" / "demo-allsky.json"
     sent = receipt.read_text()
     assert '"remote_id"' in sent and '"sink": "demo-allsky"' in sent
+    page = (tmp_path / "demo" / DATE / "report.html").read_text()
+    assert "time code" in page  # the demo page says what the strip in its footage is
     assert main(run) == 0
     assert receipt.read_text() == sent  # unchanged: nothing sent again
 

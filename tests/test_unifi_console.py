@@ -121,6 +121,7 @@ def test_smart_type_filter_keeps_only_those_detections(make_nvr, tlbuild, out):
     assert wanted and len(wanted) < len(day_events)
     assert {i for entry in out.index for i in entry["event_ids"]} == wanted
     assert out.day["filter"] == {"smart_types": ["person", "vehicle"], "min_score": 0}
+    assert "<td>person, vehicle only</td>" in (out.root / "report.html").read_text()
     assert out.json("metadata/camera.json")["filter"]["smart_types"] == ["person",
                                                                          "vehicle"]
     # without the filter the next run lists every event again
