@@ -15,7 +15,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .config import CameraSettings, Secret
+from .config import SIMULATOR_HOST, CameraSettings, Secret
 from .errors import Busy, TlbuildError, UsageError, storage_error
 from .files import file_stamp, read_json, remove_leftovers, write_json_if_changed
 from .layout import DayLayout
@@ -46,6 +46,9 @@ class DayBuild:
     def __init__(self, settings: CameraSettings, date: dt.date, root: Path,
                  offline: bool = False, sinks: dict[str, Any] | None = None):
         self.settings = settings
+        # a demo camera (its device is tlbuild's simulator), known before demo.start
+        # points the settings at the simulator's address
+        self.simulated = settings.device_address == SIMULATOR_HOST
         self.date = date
         self.layout = DayLayout.create(root, settings.name, date)
         self.offline = offline

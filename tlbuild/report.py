@@ -20,7 +20,6 @@ import jinja2
 
 from . import __version__
 from .build import DayBuild
-from .config import SIMULATOR_HOST
 from .ffmpeg import render_file
 from .files import atomic_open, read_json
 from .records import DayRecord, VerifyReport
@@ -198,7 +197,7 @@ def write_report(build: DayBuild) -> None:
                keogram=layout.keogram.name if layout.keogram.is_file() else None,
                marks=marks, hours=list(range(0, 25, 3)), figures=figures,
                failures=failures, receipts=receipts, slices=slices,
-               demo=build.settings.device_address == SIMULATOR_HOST,
+               demo=build.simulated,
                gallery="../../index.html")
     log.debug("day page: %s", layout.report)
 
