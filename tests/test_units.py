@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tlbuild.clips import group_events, reconcile, split_range
 from tlbuild.days import day_window, parse_date
 from tlbuild.errors import UsageError
 from tlbuild.ffmpeg import concat_quote, render_argv
@@ -19,14 +20,7 @@ from tlbuild.render_plan import output_frames, output_size, size_filter
 from tlbuild.sources.axis_client import Archive
 from tlbuild.sources.axis_timelapse2 import day_cut, frame_times
 from tlbuild.sources.s3_frames import frame_id, frame_timestamp, group_objects
-from tlbuild.sources.unifi import (
-    MAX_EXPORT_MS,
-    Retention,
-    clip_entries,
-    day_events,
-    group_events,
-    reconcile,
-)
+from tlbuild.sources.unifi import MAX_EXPORT_MS, Retention, clip_entries, day_events
 
 
 def ev(eid: str, start: int, end: int | None, kind: str = "motion", camera: str = "c",
@@ -64,6 +58,15 @@ def test_a_long_clip_becomes_parts_of_at_most_an_hour():
     assert parts[0]["smart_types"] == ["person", "vehicle"]
     single = clip_entries([ev("x", 0, 1000)], "clips/c/2024-01-15", channel=1)
     assert "part" not in single[0] and single[0]["file_path"].endswith("_ch1.mp4")
+
+
+def test_a_range_splits_into_equal_parts_of_at_most_the_longest():
+    assert split_range(0, 10, 10) == [(0, 10)]
+    assert split_range(0, 11, 10) == [(0, 5), (5, 11)]
+    assert split_range(5, 5, 10) == [(5, 5)]
+    parts = split_range(1000, 1000 + 3 * 3_600_000 + 1, 3_600_000)
+    assert len(parts) == 4 and parts[0][0] == 1000 and parts[-1][1] == 1000 + 3 * 3_600_000 + 1
+    assert all(b == c for (_, b), (c, _) in zip(parts, parts[1:], strict=False))
 
 
 def test_retention_marks_low_resolution_and_gone_events():

@@ -16,9 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,6 +65,65 @@ MIN_SPEED, MAX_SPEED = 1.0, 2000.0
 INTERMEDIATE_FORMAT = "mjpeg-yuv420p-tv"  # what intermediate.j2 writes
 MEASURED = ("size", "video_secs", "fps", "keyframe_secs", "width", "height",
             "low_resolution")
+
+
+# --- for clip sources: their listing, as index entries ------------------------------
+
+def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[str, Any]]]:
+    """Clips as groups of events. Merging joins an event that starts at or before the
+    current clip's end, so no footage is exported twice."""
+    groups: list[list[dict[str, Any]]] = []
+    clip_end = None
+    for event in events:  # already sorted by (start, end, id)
+        if merge and groups and event["start"] <= clip_end:
+            groups[-1].append(event)
+            clip_end = max(clip_end, event["end"])
+        else:
+            groups.append([event])
+            clip_end = event["end"]
+    return groups
+
+
+def split_range(start: int, end: int, longest: int) -> list[tuple[int, int]]:
+    """[start, end) as the fewest parts of at most `longest` each, of equal length
+    (each part is one request: devices fail long ones)."""
+    count = max(1, math.ceil((end - start) / longest))
+    bounds = [start + (end - start) * k // count for k in range(count + 1)]
+    return list(pairwise(bounds))
+
+
+def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
+              root: Path, keep_unlisted: bool = True) -> list[dict[str, Any]]:
+    """Carry download state from the previous index into the new one.
+
+    A clip on disk is complete, unless the manifest found it corrupt (failed): then
+    it is deleted to be fetched again. A stale `in_progress` becomes pending. A finished clip
+    that the NVR no longer lists (retention) is kept unless a new clip overlaps it,
+    so rebuilding an old day never loses footage and never shows any twice; not when
+    the event filter changed (`keep_unlisted`), which leaves clips out on purpose.
+    """
+    old = {clip_key(entry): entry for entry in previous if isinstance(entry, dict)
+           and "file_path" in entry}
+    result = []
+    for entry in new:
+        before = old.get(clip_key(entry), {})
+        path = root / entry["file_path"]
+        if before.get("status") == FAILED and path.is_file():
+            path.unlink()  # found corrupt by the manifest: download it again
+        if path.is_file():
+            keep = {k: before[k] for k in MEASURED if k in before}
+            result.append({**entry, **keep, "status": COMPLETE})
+        elif before.get("status") == FAILED:
+            result.append({**entry, "status": FAILED, "error": before.get("error")})
+        else:
+            result.append(entry)
+    for entry in old.values() if keep_unlisted else ():
+        if (entry.get("status") == COMPLETE and clip_key(entry) not in
+                {clip_key(e) for e in result} and (root / entry["file_path"]).is_file()
+                and not any(e["start_ms"] < entry["end_ms"] and entry["start_ms"] < e["end_ms"]
+                            for e in new)):
+            result.append(entry)
+    return sorted(result, key=sort_key)
 
 
 def clip_index(build: DayBuild) -> ClipIndex:

@@ -9,7 +9,7 @@ import logging
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from .. import clips, frames
+from .. import clips, frames, stills
 from ..config import Config, load_config
 from ..source import Source
 from . import axis_timelapse2, protect, s3_frames, unifi, unifi_snapshots
@@ -35,8 +35,8 @@ BUILT_IN = (
            records=frames.records, continuous=lambda settings: True,
            simulator="tlbuild.sim.s3"),
     Source(name="unifi-snapshots", parse=unifi_snapshots.parse,
-           tasks=unifi_snapshots.tasks, order=unifi_snapshots.ORDER,
-           failures=unifi_snapshots.failures, verify=frames.verify, check=protect.check,
+           tasks=unifi_snapshots.tasks, order=stills.ORDER,
+           failures=stills.failures, verify=frames.verify, check=protect.check,
            kind="frames", items="stills", marks=frames.marks, records=frames.records,
            continuous=lambda settings: True,
            simulator="tlbuild.sim.unifi", handover=protect.SESSIONS.handover),

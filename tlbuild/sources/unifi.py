@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ from doit import create_after
 
 from .. import clips
 from ..build import DayBuild
-from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key, sort_key
+from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key
 from ..config import (
     RenderSettings,
     SecretSource,
@@ -185,21 +183,6 @@ def passes(event: dict[str, Any], wanted: EventFilter) -> bool:
         isinstance(score, (int, float)) and score >= wanted.min_score)
 
 
-def group_events(events: list[dict[str, Any]], merge: bool) -> list[list[dict[str, Any]]]:
-    """Clips as groups of events. Merging joins an event that starts at or before the
-    current clip's end, so no footage is exported twice."""
-    groups: list[list[dict[str, Any]]] = []
-    clip_end = None
-    for event in events:  # already sorted by (start, end, id)
-        if merge and groups and event["start"] <= clip_end:
-            groups[-1].append(event)
-            clip_end = max(clip_end, event["end"])
-        else:
-            groups.append([event])
-            clip_end = event["end"]
-    return groups
-
-
 def clip_entries(group: list[dict[str, Any]], clip_dir: str, channel: int = 0,
                  retention: Retention = ANY_TIME) -> list[ClipEntry]:
     """The clips of one group of events: one, or parts of at most an hour each (one
@@ -209,10 +192,10 @@ def clip_entries(group: list[dict[str, Any]], clip_dir: str, channel: int = 0,
     event_id = safe_name(first["id"], "event")
     smart = sorted({kind for event in group for kind in event.get("smartDetectTypes") or []
                     if isinstance(kind, str)})
-    count = max(1, math.ceil((end - start) / MAX_EXPORT_MS))
-    bounds = [start + (end - start) * k // count for k in range(count + 1)]
+    parts = clips.split_range(start, end, MAX_EXPORT_MS)
+    count = len(parts)
     entries = []
-    for number, (part_start, part_end) in enumerate(pairwise(bounds), 1):
+    for number, (part_start, part_end) in enumerate(parts, 1):
         entry = {
             "event_id": first["id"],
             "event_ids": [event["id"] for event in group],
@@ -232,40 +215,6 @@ def clip_entries(group: list[dict[str, Any]], clip_dir: str, channel: int = 0,
             entry["part"] = [number, count]
         entries.append(entry)
     return entries
-
-
-def reconcile(new: list[dict[str, Any]], previous: list[dict[str, Any]],
-              root: Path, keep_unlisted: bool = True) -> list[dict[str, Any]]:
-    """Carry download state from the previous index into the new one.
-
-    A clip on disk is complete, unless the manifest found it corrupt (failed): then
-    it is deleted to be fetched again. A stale `in_progress` becomes pending. A finished clip
-    that the NVR no longer lists (retention) is kept unless a new clip overlaps it,
-    so rebuilding an old day never loses footage and never shows any twice; not when
-    the event filter changed (`keep_unlisted`), which leaves clips out on purpose.
-    """
-    old = {clip_key(entry): entry for entry in previous if isinstance(entry, dict)
-           and "file_path" in entry}
-    result = []
-    for entry in new:
-        before = old.get(clip_key(entry), {})
-        path = root / entry["file_path"]
-        if before.get("status") == FAILED and path.is_file():
-            path.unlink()  # found corrupt by the manifest: download it again
-        if path.is_file():
-            keep = {k: before[k] for k in clips.MEASURED if k in before}
-            result.append({**entry, **keep, "status": COMPLETE})
-        elif before.get("status") == FAILED:
-            result.append({**entry, "status": FAILED, "error": before.get("error")})
-        else:
-            result.append(entry)
-    for entry in old.values() if keep_unlisted else ():
-        if (entry.get("status") == COMPLETE and clip_key(entry) not in
-                {clip_key(e) for e in result} and (root / entry["file_path"]).is_file()
-                and not any(e["start_ms"] < entry["end_ms"] and entry["start_ms"] < e["end_ms"]
-                            for e in new)):
-            result.append(entry)
-    return sorted(result, key=sort_key)
 
 
 # --- tasks ---------------------------------------------------------------------------
@@ -306,10 +255,10 @@ def scan(build: DayBuild) -> LoggedFailure | None:
         log.info("%d event(s) not recorded to their end yet: a later run adds them",
                  len(unfinished))
     clip_dir = layout.clip_dir.relative_to(layout.root).as_posix()
-    listed = [entry for group in group_events(chosen, settings.merge)
+    listed = [entry for group in clips.group_events(chosen, settings.merge)
               for entry in clip_entries(group, clip_dir, settings.channel, retention)]
     same_filter = previous.get("filter", record["filter"]) == record["filter"]
-    entries = reconcile(listed, clips.clip_index(build).read(), layout.root,
+    entries = clips.reconcile(listed, clips.clip_index(build).read(), layout.root,
                         keep_unlisted=same_filter)
     write_json_if_changed(layout.camera_json, record)
     build.claim()
