@@ -7,13 +7,14 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tlbuild"
-SOURCES = {"unifi", "unifi_snapshots", "axis_timelapse2", "s3_frames"}  # the systems
+SOURCES = {"unifi", "unifi_snapshots", "axis_timelapse2", "s3_frames", "frigate",
+           "frigate_snapshots"}  # the systems
 ABOVE_SOURCES = {"graph", "cli", "batch", "doit_vars", "report", "rollup", "publish",
                  "status", "prune", "pruned", "doctor", "demo"}
 LOW = {"files", "errors", "stop", "handover", "layout", "days", "records", "http", "stills",
        "ffmpeg", "probe", "terminal", "runtime", "taskdef", "verify", "build", "config",
        "selection", "render_plan", "overlay", "clipindex", "slots", "progress", "doitrun",
-       "settings", "source", "s3_client"}
+       "settings", "source", "s3_client", "downloads"}
 EDGES = {"cli", "demo"}  # where a first-party import may wait inside a function
 
 

@@ -32,6 +32,7 @@ class ClipEntry(TypedDict, total=False):
     part: list[int]           # [k, n]: part k of n of a clip longer than an hour
     error: str                # why it failed
     low_resolution: bool      # older than the console's full-resolution footage
+    expected_secs: float      # what the device recorded in the clip's range
     size: int                 # measured once downloaded:
     video_secs: float
     fps: float

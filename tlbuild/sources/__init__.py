@@ -12,7 +12,16 @@ from pathlib import Path
 from .. import clips, frames, stills
 from ..config import Config, load_config
 from ..source import Source
-from . import axis_timelapse2, protect, s3_frames, unifi, unifi_snapshots
+from . import (
+    axis_timelapse2,
+    frigate,
+    frigate_base,
+    frigate_snapshots,
+    protect,
+    s3_frames,
+    unifi,
+    unifi_snapshots,
+)
 
 log = logging.getLogger("tlbuild")
 BUILT_IN = (
@@ -40,6 +49,17 @@ BUILT_IN = (
            kind="frames", items="stills", marks=frames.marks, records=frames.records,
            continuous=lambda settings: True,
            simulator="tlbuild.sim.unifi", handover=protect.SESSIONS.handover),
+    Source(name="frigate", parse=frigate.parse, tasks=frigate.tasks, order=frigate.ORDER,
+           failures=frigate.failures, verify=clips.verify, check=frigate_base.check,
+           kind="clips", items="clips", marks=frigate.marks, records=clips.records,
+           continuous=lambda settings: settings.clips == "recordings",
+           simulator="tlbuild.sim.frigate", handover=frigate_base.SESSIONS.handover,
+           direct=frigate.direct, device_cameras=frigate_base.device_cameras),
+    Source(name="frigate-snapshots", parse=frigate_snapshots.parse,
+           tasks=frigate_snapshots.tasks, order=stills.ORDER, failures=stills.failures,
+           verify=frames.verify, check=frigate_base.check, kind="frames", items="stills",
+           marks=frames.marks, records=frames.records, continuous=lambda settings: True,
+           simulator="tlbuild.sim.frigate", handover=frigate_base.SESSIONS.handover),
 )
 
 

@@ -20,9 +20,10 @@ from typing import Any
 import requests
 
 from ..config import Secret
-from ..errors import AuthError, MediaError, RemoteError
+from ..downloads import jpeg_signature, mp4_signature, probe_video, whole_jpeg
+from ..errors import AuthError, RemoteError
 from ..http import HttpClient, Retryable, with_retries
-from ..probe import VideoInfo, jpeg_size, probe
+from ..probe import VideoInfo
 from ..slots import HostSlots
 from ..stop import stop_requested
 
@@ -287,36 +288,6 @@ class ProtectClient(HttpClient):
             on_bytes=(lambda size, total: on_bytes(size)) if on_bytes else None,
             hold=self.snapshot_slots.hold)
         return image
-
-
-def jpeg_signature(head: bytes) -> str | None:
-    if head.startswith(b"\xff\xd8\xff"):
-        return None
-    return "not a JPEG (an HTML page?)" if head.lstrip()[:1] == b"<" else "not a JPEG"
-
-
-def whole_jpeg(path: Path) -> bytes:
-    """The file's bytes when it is a complete JPEG (a header with a size, and the
-    end-of-image marker); a cut one is worth asking again."""
-    data = path.read_bytes()
-    if jpeg_size(data) is None or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
-        raise Retryable("recorded frame: truncated JPEG")
-    return data
-
-
-def mp4_signature(head: bytes) -> str | None:
-    if head.lstrip()[:1] == b"<":
-        return "the answer is an HTML page, not video"
-    if len(head) >= 8 and head[4:8] != b"ftyp":
-        return "the answer is not an MP4 (no ftyp box)"
-    return None
-
-
-def probe_video(path: Path) -> VideoInfo:
-    try:
-        return probe(path)
-    except MediaError as exc:
-        raise Retryable(f"export is not valid video: {exc}") from None
 
 
 def login_limit_message(host: str) -> str:
