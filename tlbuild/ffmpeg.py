@@ -286,6 +286,8 @@ def render_file(template: str, output: Path, expected_secs: float, *,
             add_chapters(partial, chapters, expected_secs, output.name)
         if check is not None:
             check(partial)
+        if stop_requested.is_set():  # a stopping run records no task as done: it must
+            raise KeyboardInterrupt  # not leave a new video the next run cannot know
         commit_partial(partial, output)
     finally:
         partial.unlink(missing_ok=True)
