@@ -185,3 +185,17 @@ def test_the_shipped_frigate_demo_builds_its_day(tmp_path):
     verify = json.loads((tmp_path / "frigate-demo" / DATE / "metadata" /
                          "verify.json").read_text())
     assert verify["ok"]
+
+
+def test_a_batch_logs_in_once_per_server(make_frigate, write_config, tmp_path,
+                                         monkeypatch):
+    server = make_frigate(events_per_day=3, users={"viewer": PASSWORD})
+    monkeypatch.setenv("FRIGATE_PASSWORD", PASSWORD)
+    config = write_config({name: camera(server, username="viewer",
+                                        password_env="FRIGATE_PASSWORD", camera=cam)
+                           for name, cam in (("front", "front_door"),
+                                             ("back", "back_yard"))})
+    assert main(["batch", "--quiet", "--config", str(config), "--from", DATE, "--to",
+                 "2024-01-16"]) == 0
+    assert server.count("login") == 1  # four shards, one session
+    assert len(list((tmp_path / "out").rglob("timelapse/*.mp4"))) == 4
