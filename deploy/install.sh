@@ -16,7 +16,8 @@
 # read the config and secrets and write under `out`: doctor, status and report need
 # no sudo.
 #   5. the systemd units in /etc/systemd/system, then `systemctl enable --now
-#      tlbuild.timer` (the first build runs at 01:30)
+#      tlbuild.timer` (the first build runs at 01:30); tlbuild-capture.service, for
+#      snapshot cameras, is installed but enabled by hand (see the README)
 #
 # ROOT=/some/dir installs into that folder instead of / (user and systemctl steps are
 # then skipped, nothing outside ROOT is touched); SKIP_VENV=1 leaves out step 2's venv.
@@ -89,7 +90,8 @@ say "output in $OUT, logs in /var/log/tlbuild"
 
 # 5. the units
 mkdir -p "$UNITS"
-cp "$SOURCE/deploy/tlbuild.service" "$SOURCE/deploy/tlbuild.timer" "$UNITS/"
+cp "$SOURCE/deploy/tlbuild.service" "$SOURCE/deploy/tlbuild.timer" \
+    "$SOURCE/deploy/tlbuild-capture.service" "$UNITS/"
 if [ -z "$ROOT" ]; then
     systemctl daemon-reload
     systemctl enable --now tlbuild.timer

@@ -71,7 +71,7 @@ def test_the_installed_script_runs():
 
 
 def test_systemd_units_have_no_inline_comments_and_call_the_venv():
-    for unit in ("tlbuild.service", "tlbuild.timer"):
+    for unit in ("tlbuild.service", "tlbuild.timer", "tlbuild-capture.service"):
         for line in (DEPLOY / unit).read_text().splitlines():
             if "=" in line and not line.startswith(("#", ";")):
                 # systemd has no inline comments: "# ..." would join the value
@@ -79,13 +79,16 @@ def test_systemd_units_have_no_inline_comments_and_call_the_venv():
     service = (DEPLOY / "tlbuild.service").read_text()
     assert f"ExecStart={VENV_TLBUILD} " in service
     assert "Unit=" not in (DEPLOY / "tlbuild.timer").read_text()  # the same name pairs
+    capture = (DEPLOY / "tlbuild-capture.service").read_text()
+    assert f"ExecStart={VENV_TLBUILD} " in capture and " capture" in capture
+    assert "Restart=on-failure" in capture and "EnvironmentFile=-" in capture
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"),
                     reason="systemd-analyze (Debian's systemd package) verifies units")
 def test_systemd_analyze_verifies_the_units(tmp_path):
     units = []
-    for unit in ("tlbuild.service", "tlbuild.timer"):
+    for unit in ("tlbuild.service", "tlbuild.timer", "tlbuild-capture.service"):
         # the venv's script is this interpreter's: systemd checks that it exists
         text = (DEPLOY / unit).read_text().replace(VENV_TLBUILD, str(INSTALLED))
         (tmp_path / unit).write_text(text)
@@ -134,7 +137,7 @@ def test_install_script_sets_up_a_temporary_root_and_keeps_what_the_operator_edi
     assert (root / "opt/tlbuild/tlbuild").is_dir()
     assert (root / "opt/tlbuild/pyproject.toml").is_file()
     assert not list((root / "opt/tlbuild").rglob("__pycache__"))
-    for unit in ("tlbuild.service", "tlbuild.timer"):
+    for unit in ("tlbuild.service", "tlbuild.timer", "tlbuild-capture.service"):
         assert (root / "etc/systemd/system" / unit).read_text() == \
             (DEPLOY / unit).read_text()
     assert "EnvironmentFile=-/etc/tlbuild/env" in (DEPLOY / "tlbuild.service").read_text()

@@ -8,13 +8,13 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tlbuild"
 SOURCES = {"unifi", "unifi_snapshots", "axis_timelapse2", "s3_frames", "frigate",
-           "frigate_snapshots"}  # the systems
+           "frigate_snapshots", "folder", "snapshot"}  # the systems
 ABOVE_SOURCES = {"graph", "cli", "batch", "doit_vars", "report", "rollup", "publish",
                  "status", "prune", "pruned", "doctor", "demo"}
 LOW = {"files", "errors", "stop", "handover", "layout", "days", "records", "http", "stills",
        "ffmpeg", "probe", "terminal", "runtime", "taskdef", "verify", "build", "config",
        "selection", "render_plan", "overlay", "clipindex", "slots", "progress", "doitrun",
-       "settings", "source", "s3_client", "downloads"}
+       "settings", "source", "s3_client", "downloads", "imagetime", "imagefolder"}
 EDGES = {"cli", "demo"}  # where a first-party import may wait inside a function
 
 

@@ -62,7 +62,8 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
         if not (in_day or undated_here):
             continue  # another local day's frame
         entry = {key: frame[key] for key in ("key", "status", "timestamp", "file",
-                                             "reason", "width", "height") if key in frame}
+                                             "reason", "width", "height", "stamp")
+                 if key in frame}
         if stamp is not None:
             entry["local_time"] = dt.datetime.fromtimestamp(stamp, tz).isoformat()
         if "sha256" in frame:
@@ -78,6 +79,10 @@ def write_index(build: DayBuild, frames: list[FrameEntry]) -> None:
     lines = ["ffconcat version 1.0\n"]
     for entry in good:
         local = dt.datetime.fromtimestamp(entry["timestamp"], tz)
+        # what the file holds, as a comment (ffconcat skips it): a frame whose file
+        # changed in place changes the list, so the render runs again
+        content = entry.get("sha256") or entry.get("stamp")
+        lines += [f"# {content}\n"] if content else []
         lines += [f"file {concat_quote(build.layout.root / entry['file'])}\n",
                   f"file_packet_metadata 'tlbuild_time={local:%Y-%m-%d %H:%M:%S}'\n",
                   f"duration {1 / fps:.6f}\n"]

@@ -62,3 +62,6 @@ class Source:
     direct: Callable[[DirectArgs], Any] | None = None
     # `cameras --host`: (settings, password) -> exit code, printing the device's cameras
     device_cameras: Callable[[Any, Any], int] | None = None
+    # `tlbuild capture`: (settings, the camera's folder under out) -> records the camera
+    # until a stop is requested (for cameras that keep no history of their own)
+    capture: Callable[[Any, Path], None] | None = None

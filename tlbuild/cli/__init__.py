@@ -16,7 +16,7 @@ from ..runtime import (
     wait_for_actions,
     wait_for_children,
 )
-from . import axis_download, batch, day, doctor, prune, report, rollup, s3, status
+from . import axis_download, batch, capture, day, doctor, prune, report, rollup, s3, status
 from .common import EXIT_CODES, global_options
 
 log = logging.getLogger("tlbuild")
@@ -25,7 +25,8 @@ log = logging.getLogger("tlbuild")
 HANDLERS = {**dict.fromkeys(day.COMMANDS, day.run), "batch": batch.run,
             "status": status.run, "report": report.run, "prune": prune.run,
             "rollup": rollup.run, "doctor": doctor.run_doctor,
-            "cameras": doctor.run_cameras, "s3": s3.run, "axis-download": axis_download.run}
+            "cameras": doctor.run_cameras, "s3": s3.run, "capture": capture.run,
+            "axis-download": axis_download.run}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tlbuild {__version__}")
     global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (day, batch, status, report, prune, rollup, doctor, s3):
+    for module in (day, batch, status, report, prune, rollup, doctor, capture, s3):
         module.add(commands)
     axis_download.add_parser(commands)
     return parser

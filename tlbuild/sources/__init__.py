@@ -9,16 +9,18 @@ import logging
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from .. import clips, frames, stills
+from .. import clips, frames, imagefolder, stills
 from ..config import Config, load_config
 from ..source import Source
 from . import (
     axis_timelapse2,
+    folder,
     frigate,
     frigate_base,
     frigate_snapshots,
     protect,
     s3_frames,
+    snapshot,
     unifi,
     unifi_snapshots,
 )
@@ -60,6 +62,15 @@ BUILT_IN = (
            verify=frames.verify, check=frigate_base.check, kind="frames", items="stills",
            marks=frames.marks, records=frames.records, continuous=lambda settings: True,
            simulator="tlbuild.sim.frigate", handover=frigate_base.SESSIONS.handover),
+    Source(name="folder", parse=folder.parse, tasks=folder.tasks, order=imagefolder.ORDER,
+           failures=imagefolder.failures, verify=frames.verify, check=folder.check,
+           kind="frames", items="images", marks=frames.marks, records=frames.records,
+           continuous=lambda settings: True),
+    Source(name="snapshot", parse=snapshot.parse, tasks=snapshot.tasks,
+           order=imagefolder.ORDER, failures=imagefolder.failures, verify=frames.verify,
+           check=snapshot.check, kind="frames", items="stills", marks=frames.marks,
+           records=frames.records, continuous=lambda settings: True,
+           simulator="tlbuild.sim.snapshot", capture=snapshot.capture),
 )
 
 
