@@ -540,3 +540,40 @@ def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
 
 def records(layout: DayLayout) -> list[Path]:
     return [layout.clip_index]
+
+
+# --- what every clip source's graph starts with ---------------------------------------
+
+def failures(build: DayBuild) -> tuple[int, int, str | None]:
+    """(failed clips, clips, the first failure's reason) of the day's clip index."""
+    entries = clip_index(build).read()
+    failed = [entry for entry in entries if entry.get("status") == FAILED]
+    return len(failed), len(entries), failed[0].get("error") if failed else None
+
+
+def source_tasks(build: DayBuild, scan: Callable[[DayBuild], Any],
+                 fetch: Callable[[DayBuild, ClipEntry], Any], details: Details,
+                 details_read: dict[str, Any]) -> dict[str, Any]:
+    """A clip source's graph: its `scan` (which writes camera.json and the clip
+    index), one `fetch` per clip of the index, then the clip pipeline."""
+    layout = build.layout
+
+    def task_scan() -> dict[str, Any]:
+        """Resolve the camera, list the day's footage, write the clip index."""
+        # always asks the device; its files change only with their content
+        return task(build, "scan", scan, targets=[layout.camera_json, layout.clip_index],
+                    uptodate=[False], clean=[layout.owner_file])
+
+    @create_after(executed="scan")
+    def task_fetch() -> Iterator[dict[str, Any]]:
+        """Download each clip of the index (one task per clip)."""
+        if build.offline:
+            return
+        for entry in clip_index(build).read():
+            path = layout.clip_path(entry["file_path"])
+            # done once the clip exists: it never changes
+            yield task(build, "fetch", fetch, entry, subtask=path.stem,
+                       targets=[path], uptodate=[True])
+
+    return {"task_scan": task_scan, "task_fetch": task_fetch,
+            **tasks(build, details, details_read)}

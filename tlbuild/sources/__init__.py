@@ -28,7 +28,7 @@ from . import (
 log = logging.getLogger("tlbuild")
 BUILT_IN = (
     Source(name="unifi", parse=unifi.parse, tasks=unifi.tasks, order=unifi.ORDER,
-           failures=unifi.failures, verify=clips.verify, check=protect.check,
+           failures=clips.failures, verify=clips.verify, check=protect.check,
            kind="clips", items="clips", marks=clips.marks, records=clips.records,
            continuous=lambda settings: False,
            simulator="tlbuild.sim.unifi", handover=protect.SESSIONS.handover,
@@ -52,7 +52,7 @@ BUILT_IN = (
            continuous=lambda settings: True,
            simulator="tlbuild.sim.unifi", handover=protect.SESSIONS.handover),
     Source(name="frigate", parse=frigate.parse, tasks=frigate.tasks, order=frigate.ORDER,
-           failures=frigate.failures, verify=clips.verify, check=frigate_base.check,
+           failures=clips.failures, verify=clips.verify, check=frigate_base.check,
            kind="clips", items="clips", marks=frigate.marks, records=clips.records,
            continuous=lambda settings: settings.clips == "recordings",
            simulator="tlbuild.sim.frigate", handover=frigate_base.SESSIONS.handover,

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-from doit import create_after
 
 from .. import clips
 from ..build import DayBuild
@@ -30,7 +27,6 @@ from ..progress import LoggedFailure
 from ..records import ClipEntry, DayRecord
 from ..settings import CameraSettings
 from ..source import DirectArgs, Mark
-from ..taskdef import task
 from ..terminal import plural
 from .frigate_base import (
     MAX_PART_S,
@@ -329,35 +325,12 @@ def marks(build: DayBuild, day: DayRecord) -> list[Mark]:
     return sorted([*clips.marks(build, day), *holes], key=lambda mark: mark.first_ms)
 
 
-def failures(build: DayBuild) -> tuple[int, int, str | None]:
-    entries = clips.clip_index(build).read()
-    failed = [item for item in entries if item.get("status") == FAILED]
-    return len(failed), len(entries), failed[0].get("error") if failed else None
-
-
 def tasks(build: DayBuild) -> dict[str, Any]:
     """Scan, one fetch per clip, then the clip pipeline (clips.py)."""
-    layout, settings = build.layout, build.settings
-
-    def task_scan() -> dict[str, Any]:
-        """Resolve the camera, list the day's events or recordings, write the index."""
-        return task(build, "scan", scan, targets=[layout.camera_json, layout.clip_index],
-                    uptodate=[False], clean=[layout.owner_file])
-
-    @create_after(executed="scan")
-    def task_fetch() -> Iterator[dict[str, Any]]:
-        """Download each clip of the index (one task per clip)."""
-        if build.offline:
-            return
-        for item in clips.clip_index(build).read():
-            path = layout.clip_path(item["file_path"])
-            yield task(build, "fetch", fetch_clip, item, subtask=path.stem,
-                       targets=[path], uptodate=[True])
-
-    return {"task_scan": task_scan, "task_fetch": task_fetch,
-            **clips.tasks(build, lambda build, used: {"filter": settings.event_filter(),
-                                                      "clips": settings.clips},
-                          {"filter": settings.event_filter(), "clips": settings.clips})}
+    settings = build.settings
+    chosen = {"filter": settings.event_filter(), "clips": settings.clips}
+    return clips.source_tasks(build, scan, fetch_clip, lambda build, used: chosen,
+                              chosen)
 
 
 ORDER = ("scan", "fetch", "manifest", "speed", "intermediate", "render", "verify")

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-from doit import create_after
 
 from .. import clips
 from ..build import DayBuild
@@ -27,7 +24,6 @@ from ..progress import LoggedFailure
 from ..records import ClipEntry
 from ..settings import CameraSettings
 from ..source import DirectArgs
-from ..taskdef import task
 from ..terminal import plural
 from .protect import (
     Retention,
@@ -323,38 +319,10 @@ def day_details(build: DayBuild, used: list[dict[str, Any]]) -> dict[str, Any]:
             "filter": build.settings.events.as_dict()}
 
 
-def failures(build: DayBuild) -> tuple[int, int, str | None]:
-    """(failed clips, clips, the first failure's reason) of the day's clip index."""
-    entries = clips.clip_index(build).read()
-    failed = [entry for entry in entries if entry.get("status") == FAILED]
-    return len(failed), len(entries), failed[0].get("error") if failed else None
-
-
 def tasks(build: DayBuild) -> dict[str, Any]:
     """Scan, one fetch per clip, then the clip pipeline (clips.py)."""
-    layout = build.layout
-
-    def task_scan() -> dict[str, Any]:
-        """Resolve the camera, list the day's events, write the clip index."""
-        # always asks the console; its files change only with their content
-        return task(build, "scan", scan, targets=[layout.camera_json, layout.clip_index],
-                    uptodate=[False],
-                    clean=[layout.owner_file])
-
-    @create_after(executed="scan")
-    def task_fetch() -> Iterator[dict[str, Any]]:
-        """Download each clip of the index (one task per clip)."""
-        if build.offline:
-            return
-        for entry in clips.clip_index(build).read():
-            path = layout.clip_path(entry["file_path"])
-            # done once the clip exists: it never changes
-            yield task(build, "fetch", fetch_clip, entry, subtask=path.stem,
-                       targets=[path], uptodate=[True])
-
-    return {"task_scan": task_scan, "task_fetch": task_fetch,
-            **clips.tasks(build, day_details,
-                          {"filter": build.settings.events.as_dict()})}
+    return clips.source_tasks(build, scan, fetch_clip, day_details,
+                              {"filter": build.settings.events.as_dict()})
 
 
 ORDER = ("scan", "fetch", "manifest", "speed", "intermediate", "render", "verify")
