@@ -199,3 +199,17 @@ def test_capture_without_snapshot_cameras_is_a_usage_error(write_config, nvr, ca
     config = write_config({"yard": unifi_camera(nvr)})
     assert main(["capture", "--config", str(config)]) == 2
     assert "snapshot" in capsys.readouterr().err
+
+
+def test_a_snapshot_day_without_captures_is_empty_and_listing_writes_nothing(
+        write_config, tmp_path):
+    config = write_config({"porch": {"source": "snapshot", "url": "http://127.0.0.1:9/s",
+                                      "interval": 60}})
+    listing = subprocess.run([sys.executable, "-m", "doit", "-f",
+                              str(Path(__file__).resolve().parents[1] / "dodo.py"),
+                              "list", f"config={config}", "camera=porch",
+                              f"date={DATE}"], capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr
+    assert not (tmp_path / "out" / "porch" / "captures").exists()
+    assert build(config, "porch") == 0  # nothing captured that day: nothing to render
+    assert not (tmp_path / "out" / "porch" / DATE / "timelapse").exists()

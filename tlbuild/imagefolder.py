@@ -87,12 +87,12 @@ def images(folder: Path) -> Iterator[Path]:
 
 
 def scan_folder(build: DayBuild, folder: Path, pattern: str | None,
-                thin: int | None = None) -> LoggedFailure | None:
+                thin: int | None = None, missing_ok: bool = False) -> LoggedFailure | None:
     """List the images of `folder` taken on the local day, each with its time and
     the rule that gave it (times are remembered by file stamp, beside the days, so an
-    unchanged image is not read again)."""
+    unchanged image is not read again). `missing_ok`: no folder is an empty day."""
     layout = build.layout
-    if not folder.is_dir():
+    if not folder.is_dir() and not missing_ok:
         return build.fail(UsageError(f"camera {build.settings.name!r}: no folder "
                                      f"{folder} (its `path`)"))
     zone = local_zone(build.settings)
@@ -101,7 +101,7 @@ def scan_folder(build: DayBuild, folder: Path, pattern: str | None,
     cache = read_json(cache_path, {}) or {}
     known: dict[str, Any] = {}
     day = []
-    for path in images(folder):
+    for path in images(folder) if folder.is_dir() else ():
         relative = path.relative_to(folder).as_posix()
         stamp = file_stamp(path)
         if stamp is None:

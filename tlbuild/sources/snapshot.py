@@ -99,8 +99,9 @@ def captures(camera_dir: Path, date: dt.date) -> Path:
 def tasks(build: DayBuild) -> dict[str, Any]:
     """The day from its captures (named by their local time)."""
     folder = captures(build.layout.root.parent, build.date)
-    folder.mkdir(parents=True, exist_ok=True)  # a day with no capture yet is empty
-    return tasks_for(build, lambda build: scan_folder(build, folder, STILL_NAME))
+    # a day with no capture yet is an empty day, not an error
+    return tasks_for(build, lambda build: scan_folder(build, folder, STILL_NAME,
+                                                      missing_ok=True))
 
 
 def client_for(settings: SnapshotCamera) -> SnapshotClient:
