@@ -87,6 +87,16 @@ def test_an_event_day_past_one_page_merged_filtered_then_a_rerun_asks_nothing(
         day.root / "report.html").read_text()
 
 
+def test_every_event_even_from_a_server_that_pages_by_fewer_than_asked(
+        make_frigate, write_config, tmp_path):
+    server = make_frigate(events_per_day=45, max_limit=20)  # answers 20 at most
+    config = write_config({"front": camera(server)})
+    assert build(config, command="scan") == 0
+    day = Day(tmp_path / "out" / "front" / DATE)
+    assert len({i for entry in day.index for i in entry["event_ids"]}) == 45
+    assert server.count("events") >= 3
+
+
 def test_a_wrong_password_is_exit_3_and_said_once(make_frigate, write_config,
                                                   monkeypatch, capsys):
     server = make_frigate(users={"viewer": PASSWORD})

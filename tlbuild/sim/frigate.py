@@ -59,6 +59,7 @@ class FrigateState:
     clip: ClipSpec = field(default_factory=lambda: ClipSpec(160, 90, 5))
     clip_cache: Path | None = None
     extra_events: list[dict[str, Any]] = field(default_factory=list)
+    max_limit: int | None = None                # a server capping `limit` lower
     log: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, path, status)
     tokens: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -211,6 +212,8 @@ def make_handler(state: FrigateState) -> type[QuietHandler]:
             after = float(query.get("after", 0))
             before = float(query.get("before", state.clock() + 86400))
             limit = int(query.get("limit", DEFAULT_LIMIT))
+            if state.max_limit:
+                limit = min(limit, state.max_limit)
             cameras = query.get("cameras", "all").split(",")
             labels = query.get("labels", "all").split(",")
             zone = ZoneInfo(state.zone())
