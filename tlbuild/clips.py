@@ -29,8 +29,8 @@ from doit import create_after
 
 from . import __version__
 from .build import DayBuild
-from .clipindex import COMPLETE, FAILED, ClipIndex, clip_key, sort_key
-from .errors import MediaError
+from .clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, ClipIndex, clip_key, sort_key
+from .errors import MediaError, RemoteError
 from .ffmpeg import (
     concat_paths,
     concat_quote,
@@ -44,6 +44,7 @@ from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_
 from .layout import DayLayout
 from .overlay import clock_filters
 from .probe import keyframe_interval, probe
+from .progress import LoggedFailure
 from .records import ClipEntry, DayRecord, DaySummary
 from .render_plan import (
     INTERMEDIATE,
@@ -549,6 +550,32 @@ def failures(build: DayBuild) -> tuple[int, int, str | None]:
     entries = clip_index(build).read()
     failed = [entry for entry in entries if entry.get("status") == FAILED]
     return len(failed), len(entries), failed[0].get("error") if failed else None
+
+
+def fetch_clip(build: DayBuild, entry: ClipEntry,
+               download: Callable[[Path], Any]) -> LoggedFailure | None:
+    """One clip of the index through the source's `download(path)` (returning what
+    the probe found), its status kept in the index: a clip the device cannot give
+    (RemoteError: nothing recorded, retries spent) is marked failed and the day goes
+    on; anything else (authentication, a full disk, a stop) stops the run and leaves
+    the clip pending."""
+    if build.outcome.fatal is not None:
+        return LoggedFailure("run stopped")
+    path = build.layout.clip_path(entry["file_path"])
+    key, index = clip_key(entry), clip_index(build)
+    index.update(key, status=IN_PROGRESS)
+    try:
+        info = download(path)
+    except RemoteError as error:
+        index.update(key, status=FAILED, error=str(error))
+        log.warning("clip %s failed: %s (a rerun tries again)", path.name, error)
+        return None
+    except BaseException:
+        index.update(key, status=PENDING)
+        raise
+    index.update(key, status=COMPLETE, error=None, **clip_facts(path, info))
+    log.debug("downloaded %s (%.1f s of video)", path.name, info.duration)
+    return None
 
 
 def source_tasks(build: DayBuild, scan: Callable[[DayBuild], Any],

@@ -18,10 +18,10 @@ from typing import Any
 
 from .. import clips
 from ..build import DayBuild
-from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key
+from ..clipindex import COMPLETE, FAILED, PENDING, clip_key
 from ..config import ConfigError, RenderSettings, SecretSource, Table, render_settings
 from ..days import local_time
-from ..errors import RemoteError, UsageError
+from ..errors import UsageError
 from ..files import read_json, safe_name, write_json_if_changed
 from ..progress import LoggedFailure
 from ..records import ClipEntry, DayRecord
@@ -287,32 +287,21 @@ def scan(build: DayBuild) -> LoggedFailure | None:
 
 
 def fetch_clip(build: DayBuild, item: dict[str, Any]) -> LoggedFailure | None:
-    """Download one clip. A clip the server cannot give (nothing recorded, retries
-    spent) is marked failed and the day goes on; anything else stops the run."""
-    if build.outcome.fatal is not None:
-        return LoggedFailure("run stopped")
-    path = build.layout.clip_path(item["file_path"])
-    key = clip_key(item)
-    index = clips.clip_index(build)
+    """Download one clip as a time range (see clips.fetch_clip); a range the segment
+    list shows nothing recorded in fails without a request."""
     if not item.get("expected_secs"):
-        index.update(key, status=FAILED, error="no recording")
-        log.warning("clip %s: nothing recorded then", path.name)
+        clips.clip_index(build).update(clip_key(item), status=FAILED, error="no recording")
+        log.warning("clip %s: nothing recorded then", Path(item["file_path"]).name)
         return None
-    index.update(key, status=IN_PROGRESS)
-    camera = (read_json(build.layout.camera_json, {}) or {}).get("id")
-    try:
-        info = frigate(build).clip(camera, item["start_ms"] // 1000,
-                                   item["end_ms"] // 1000, path, item["expected_secs"],
-                                   build.count_bytes)
-    except RemoteError as error:
-        index.update(key, status=FAILED, error=str(error))
-        log.warning("clip %s failed: %s (a rerun tries again)", path.name, error)
-        return None
-    except BaseException:
-        index.update(key, status=PENDING)
-        raise
-    index.update(key, status=COMPLETE, error=None, **clips.clip_facts(path, info))
-    return None
+    return clips.fetch_clip(build, item, lambda path: frigate(build).clip(
+        camera_name(build), item["start_ms"] // 1000, item["end_ms"] // 1000, path,
+        item["expected_secs"], build.count_bytes))
+
+
+def camera_name(build: DayBuild) -> str:
+    """The camera as Frigate names it, resolved by the scan (camera.json), read once."""
+    return build.shared("frigate_camera", lambda: str(
+        (read_json(build.layout.camera_json, {}) or {}).get("id")))
 
 
 def marks(build: DayBuild, day: DayRecord) -> list[Mark]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import clips
 from ..build import DayBuild
-from ..clipindex import COMPLETE, FAILED, IN_PROGRESS, PENDING, clip_key
+from ..clipindex import COMPLETE, PENDING
 from ..config import (
     RenderSettings,
     SecretSource,
@@ -18,7 +18,7 @@ from ..config import (
     validate_render,
 )
 from ..days import local_time
-from ..errors import ConfigError, RemoteError, UsageError
+from ..errors import ConfigError, UsageError
 from ..files import read_json, safe_name, write_json_if_changed
 from ..progress import LoggedFailure
 from ..records import ClipEntry
@@ -279,28 +279,10 @@ def scan(build: DayBuild) -> LoggedFailure | None:
 
 
 def fetch_clip(build: DayBuild, entry: dict[str, Any]) -> LoggedFailure | None:
-    """Download one clip. A clip the NVR cannot give is marked failed and the day goes
-    on; anything else (authentication, a full disk) stops the run."""
-    if build.outcome.fatal is not None:
-        return LoggedFailure("run stopped")
-    path = build.layout.clip_path(entry["file_path"])
-    key = clip_key(entry)
-    clips.clip_index(build).update(key, status=IN_PROGRESS)
-    try:
-        info = protect(build).export(camera_id(build), entry["start_ms"],
-                                     entry["end_ms"], build.settings.channel, path,
-                                     build.count_bytes)
-    except RemoteError as error:  # the console cannot give it (404, retries spent)
-        clips.clip_index(build).update(key, status=FAILED, error=str(error))
-        log.warning("clip %s failed: %s (a rerun tries again)", path.name, error)
-        return None
-    except BaseException:
-        clips.clip_index(build).update(key, status=PENDING)
-        raise
-    clips.clip_index(build).update(key, status=COMPLETE, error=None,
-                                   **clips.clip_facts(path, info))
-    log.debug("downloaded %s (%.1f s of video)", path.name, info.duration)
-    return None
+    """Download one clip as a console export (see clips.fetch_clip)."""
+    return clips.fetch_clip(build, entry, lambda path: protect(build).export(
+        camera_id(build), entry["start_ms"], entry["end_ms"], build.settings.channel,
+        path, build.count_bytes))
 
 
 def camera_id(build: DayBuild) -> str:
