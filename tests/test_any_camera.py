@@ -168,6 +168,7 @@ def test_capture_keeps_time_survives_a_dead_camera_stops_on_sigterm_then_builds(
     assert time.monotonic() - started < 2 and process.returncode == 0, err
     assert not list(out.rglob("*.partial")) and not stills(out / "dead")
     assert err.count("dead: capture failed") == 1  # said once per outage
+    assert "porch: stopped after" in err  # each camera ends its turn before the exit
     taken = stills(out / "porch")
     seconds = [dt.datetime.strptime(p.stem, "%Y-%m-%dT%H-%M-%S") for p in taken]
     assert all(1 <= (b - a).total_seconds() <= 2 for a, b in zip(seconds, seconds[1:],

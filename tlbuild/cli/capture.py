@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
         thread.start()
         threads.append(thread)
     try:
+        # not join(): a join interrupted by the signal leaves that thread looking
+        # finished to later joins, and its last words would be cut off
         while any(thread.is_alive() for thread in threads):
-            for thread in threads:
-                thread.join(0.2)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass  # the stop request: every camera ends its turn
     for thread in threads:
@@ -75,5 +77,5 @@ def capture_one(settings: Any, folder: Path) -> None:
     try:
         SOURCES[settings.source].capture(settings, folder)
     except Exception as error:  # one camera's bug must not stop the others
-        if not stop_requested.is_set():
-            log.error("%s: capture ended: %s", settings.name, error)
+        log.log(logging.DEBUG if stop_requested.is_set() else logging.ERROR,
+                "%s: capture ended: %s", settings.name, error, exc_info=True)
