@@ -285,7 +285,6 @@ def test_probe_templates_argv():
         "-hide_banner", "-nostdin", "-xerror", "-i", "/a b.mp4", "-map", "0:v:0", "-c",
         "copy", "-f", "framecrc", "-"]
     assert argv("decode.j2", path="x")[2:4] == ["-v", "error"]
-    assert argv("keyframes.j2", path="x")[1:4] == ["-nostdin", "-skip_frame", "nokey"]
     assert argv("ffmpeg_info.j2", what="encoders") == ["-hide_banner", "-encoders"]
 
 
@@ -325,3 +324,12 @@ def test_the_burned_in_clock_is_readable_on_a_small_video(height, ffmpeg_build):
     rows = [y for y in range(height) if max(gray[y * width:(y + 1) * width]) > 200]
     text = rows[-1] - rows[0] + 1
     assert text >= 11 and text >= height / 24 * 0.6, (height, text)
+
+
+def test_probe_counts_keyframes_in_the_same_read(clip_cache):
+    """One ffmpeg run per clip gives its packets and its keyframe spacing (what the
+    render plan needs), without decoding a frame."""
+    from tlbuild.probe import probe
+    from tlbuild.sim.clips import ClipSpec, make_clip
+    info = probe(make_clip(ClipSpec(160, 90, 5, 2), 10, clip_cache))
+    assert (info.frames, info.keyframes, info.keyframe_secs) == (50, 5, 2.0)

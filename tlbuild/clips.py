@@ -43,7 +43,7 @@ from .ffmpeg import (
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
 from .layout import DayLayout
 from .overlay import clock_filters
-from .probe import keyframe_interval, probe
+from .probe import probe
 from .progress import LoggedFailure
 from .records import ClipEntry, DayRecord, DaySummary
 from .render_plan import (
@@ -137,7 +137,7 @@ def clip_facts(path: Path, info: Any) -> dict[str, Any]:
     """What the render plan needs to know of a clip, measured once."""
     return {"size": path.stat().st_size, "video_secs": round(info.duration, 3),
             "fps": info.fps, "width": info.width, "height": info.height,
-            "keyframe_secs": keyframe_interval(path, info.duration)}
+            "keyframe_secs": info.keyframe_secs}
 
 
 def concat_line(path: str) -> str:

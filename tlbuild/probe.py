@@ -1,6 +1,6 @@
 """What a media file holds: video facts, a full decode, keyframe spacing, JPEG sizes.
 
-Read through ffmpeg itself (templates probe.j2, decode.j2, keyframes.j2): pip's
+Read through ffmpeg itself (templates probe.j2, decode.j2): pip's
 imageio-ffmpeg has no ffprobe.
 """
 
@@ -24,12 +24,19 @@ class VideoInfo:
     fps: float
     codec: str
     frames: int
+    keyframes: int = 0
+
+    @property
+    def keyframe_secs(self) -> float:
+        """Seconds between keyframes, on average (the whole length without any)."""
+        return round(self.duration / self.keyframes, 3) if self.keyframes else self.duration
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r"([\d.]+) fps")
 _FRAME = re.compile(r"^frame=(\d+)", re.M)
+_PACKET = re.compile(r"^0,.*?(?:, F=0x([0-9A-Fa-f]+))?$", re.M)
 
 
 def _run(template: str, path: Path, timeout: float) -> subprocess.CompletedProcess:
@@ -43,8 +50,10 @@ def probe(path: Path) -> VideoInfo:
     """Read every packet of the first video stream; any corruption is an error.
 
     Packets are counted from `-f framecrc` (a line each): `-progress` reports no
-    frame count for a stream copy on some builds (7.0). Raises MediaError for
-    anything that is not a complete, readable video.
+    frame count for a stream copy on some builds (7.0). A line marks a packet that
+    is not a keyframe with its flags (`F=0x0`), so the same run counts keyframes
+    without decoding any. Raises MediaError for anything that is not a complete,
+    readable video.
     """
     result = _run("probe.j2", path, 600)
     err = result.stderr
@@ -53,12 +62,14 @@ def probe(path: Path) -> VideoInfo:
         reason = _last_error_line(err) or "not a readable video"
         raise MediaError(f"{path.name}: invalid video ({reason})")
     hours, minutes, seconds = duration.groups()
+    packets = _PACKET.findall(result.stdout)
     fps = _FPS.search(err[video.start():])
     return VideoInfo(
         duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
         width=int(video.group(2)), height=int(video.group(3)),
         fps=float(fps.group(1)) if fps else 0.0, codec=video.group(1),
-        frames=result.stdout.count("\n0,"))
+        frames=len(packets), keyframes=sum(1 for flags in packets
+                                           if not flags or int(flags, 16) & 1))
 
 
 @dataclass(frozen=True)
@@ -76,14 +87,6 @@ def decode(path: Path) -> Decoded:
     if result.returncode != 0 and not errors:
         errors = [f"ffmpeg exit {result.returncode}"]
     return Decoded(int(frames[-1]) if frames else 0, errors)
-
-
-def keyframe_interval(path: Path, duration: float) -> float:
-    """Seconds between keyframes: decode keyframes only (cheap) and count them."""
-    result = _run("keyframes.j2", path, 600)
-    frames = _FRAME.findall(result.stdout)
-    keyframes = int(frames[-1]) if frames and result.returncode == 0 else 0
-    return round(duration / keyframes, 3) if keyframes else duration
 
 
 def _last_error_line(stderr: str) -> str:

@@ -11,8 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ffmpeg import ffmpeg_exe
-from .scene import SKY, scene_filters
+from .scene import SKY, footage_ffmpeg, scene_filters
 
 EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)  # a scene's time when none is given
 _locks: dict[Path, threading.Lock] = {}
@@ -72,7 +71,7 @@ def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None,
             os.close(fd)
             try:
                 subprocess.run(
-                    [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-f",
+                    [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
                      "lavfi", "-i", spec.source(), *scene, "-t", str(seconds), "-c:v",
                      "libx264",
                      "-preset", spec.preset, "-g", str(spec.fps * spec.keyframe_secs),
@@ -107,7 +106,7 @@ def recorded_still(width: int, height: int, moment_ms: int, zone: str,
                                   real_secs=f"N*{STILL_STEP}", span_secs=3600)
             try:
                 subprocess.run(
-                    [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-f",
+                    [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
                      "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
                      "-frames:v", str(count), "-q:v", "5", "-start_number", "0",
                      str(work / "%04d.jpg")], check=True)

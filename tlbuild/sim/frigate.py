@@ -37,8 +37,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from ..ffmpeg import ffmpeg_exe
 from .clips import ClipSpec, default_cache, make_clip, recorded_still
+from .scene import footage_ffmpeg
 from .server import LoopbackServer, QuietHandler, SimulatedServer
 
 SEGMENT_S = 10          # Frigate records ~10 s segments
@@ -134,7 +134,7 @@ def fragmented(clip: Path) -> Path:
     made = clip.with_name(clip.stem + ".frag.mp4")
     if not made.exists():
         partial = made.with_name(made.name + f".{secrets.token_hex(4)}")
-        subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin", "-i",
+        subprocess.run([footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-i",
                         str(clip), "-c", "copy", "-movflags", "frag_keyframe+empty_moov",
                         "-f", "mp4", "-y", str(partial)], check=True)
         os.replace(partial, made)

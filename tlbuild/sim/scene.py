@@ -32,6 +32,19 @@ def strip_height(height: int) -> int:
     return max(4, height // 24)
 
 
+@functools.lru_cache(maxsize=1)
+def footage_ffmpeg() -> str:
+    """The ffmpeg that makes simulated footage: the one imageio-ffmpeg ships, so the
+    footage is the same whichever ffmpeg tlbuild itself is given (and a static build
+    starts in a fifth of a distribution build's time: many clips are made); else
+    tlbuild's own."""
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return ffmpeg_exe()
+
+
 @functools.lru_cache(maxsize=8)
 def has_drawtext(ffmpeg: str) -> bool:
     """Builds without libfreetype have no drawtext: their scenes have no clock text
@@ -73,7 +86,7 @@ def scene_filters(width: int, height: int, fps: float, first: dt.datetime, zone:
           for x in (0.6, 0.72)],
     ]
     camera = ["noise=alls=8:allf=t+u"]
-    if has_drawtext(ffmpeg_exe()):
+    if has_drawtext(footage_ffmpeg()):
         camera += clock_filters(first, span_secs, zone, default_font(), size=h // 12,
                                 position="x=4:y=4")
     band = strip_height(h)
