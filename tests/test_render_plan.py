@@ -125,22 +125,26 @@ def test_every_ffmpeg_build_makes_the_same_video(make_nvr, tmp_path, monkeypatch
     assert len(set(results.values())) == 1, results
 
 
-def test_a_new_clip_builds_exactly_one_new_intermediate(make_nvr, tlbuild, out,
+@pytest.mark.parametrize("fps,mode", [(10, INTERMEDIATE), (5, KEYFRAME)])
+def test_a_new_clip_builds_exactly_one_new_intermediate(make_nvr, tlbuild, out, fps, mode,
                                                         ffmpeg_build):
+    """The first build makes the intermediates inside the render (decoded in its one
+    pass, or keyframes copied many clips per run); a later clip gets its own."""
     sim = make_nvr(events_per_day=10)
-    assert tlbuild("--fps", "10", "--target", "8", target_nvr=sim) == 0
+    assert tlbuild("--fps", str(fps), "--target", "8", target_nvr=sim) == 0
     made, plan = intermediates(out), out.day["render_plan"]
+    assert plan["mode"] == mode and len(made) == out.day["valid_clips"]
     camera = sim.state.cameras[0].id
     late = out.json("metadata/camera.json")["day"]["start_ms"] + 23 * 3_600_000
     sim.state.add_events([event(event_id("late"), "motion", camera, late, late + 3000)])
     exports = sim.count("export")
-    assert tlbuild("--fps", "10", "--target", "8", target_nvr=sim) == 0
+    assert tlbuild("--fps", str(fps), "--target", "8", target_nvr=sim) == 0
     assert sim.count("export") == exports + 1
     assert out.day["render_plan"] == plan  # d is a power of two: it rarely changes
     after = intermediates(out)
     assert len(after) == len(made) + 1
     assert all(after[name] == stamp for name, stamp in made.items())
-    assert_exact(out, 10)
+    assert_exact(out, fps)
 
 
 def test_low_speed_renders_directly(tlbuild, out):

@@ -37,7 +37,9 @@ from .ffmpeg import (
     default_font,
     ffmpeg_version,
     numbered,
+    render_argv,
     render_file,
+    run_ffmpeg,
     speed_text,
 )
 from .files import file_stamp, read_json, write_bytes_if_changed, write_json_if_changed
@@ -282,6 +284,11 @@ def render(build: DayBuild) -> dict[str, Any] | None:
                 "rendered": build.output_stamp()}
     source = build.layout.concat
     size = size_filter(settings.scale, day.output_size)
+    if plan.mode == KEYFRAME:
+        current = [intermediate_current(build, c, plan) for c in clips]
+        if first_pass(build, current):
+            copy_keyframes(build, plan, [c for c, ok in zip(clips, current, strict=True)
+                                         if not ok])
     if plan.uses_intermediates:
         source = build.layout.intermediates_list
         # the original clips' durations keep every clip at its place in the timeline
@@ -346,6 +353,30 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
         shutil.rmtree(work, ignore_errors=True)
 
 
+KEYFRAME_BATCH = 64  # clips per ffmpeg run: each opens them all at once
+
+
+def copy_keyframes(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]]) -> None:
+    """A first build's keyframe-path intermediates, many clips per ffmpeg run: copying
+    a clip's keyframes takes less than starting ffmpeg for it."""
+    work = build.layout.intermediate_dir / f".keyframes-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        for first in range(0, len(clips), KEYFRAME_BATCH):
+            batch = clips[first:first + KEYFRAME_BATCH]
+            outputs = [work / f"{n:06d}.mkv" for n in range(len(batch))]
+            run_ffmpeg(render_argv("keyframes_copy.j2", outputs=outputs, clips=[
+                           build.layout.clip_path(clip["file_path"]) for clip in batch]),
+                       sum(clip.get("video_secs") or 0.0 for clip in batch),
+                       f"keyframes of {plural(len(batch), 'clip')}")
+            for output, clip in zip(outputs, batch, strict=True):
+                output.replace(intermediate_path(build, clip))
+                write_sidecar(build, clip, plan)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def balanced_sum(terms: list[str]) -> str:
     """`a+b+c+...` as a balanced tree: ffmpeg's expression parser fails on long flat
     chains (about 100 terms) but not on a tree log2(n) deep."""
@@ -392,8 +423,9 @@ def intermediate_current(build: DayBuild, entry: dict[str, Any], plan: RenderPla
 
 def first_pass(build: DayBuild, current: list[bool]) -> bool:
     """Make the intermediates inside the render when most are missing (a first build):
-    one decode then serves both, where separate steps would decode and encode twice.
-    Not with a time overlay: each clip's intermediate shows its own times."""
+    one decode then serves both, where separate steps would decode and encode twice;
+    on the keyframe path, one ffmpeg run copies many clips' keyframes. Not with a
+    time overlay: each clip's intermediate shows its own times."""
     return not clock(build) and current.count(False) * 2 > len(current)
 
 
@@ -491,8 +523,8 @@ def tasks(build: DayBuild, details: Details = lambda build, clips: {},
         plan, clips = current_plan()
         # judged once, here: the clips were fetched before this task list is made
         current = [intermediate_current(build, entry, plan) for entry in clips]
-        if not clips or (plan.mode == INTERMEDIATE and first_pass(build, current)):
-            return  # none, or the render makes them all in its single pass
+        if not clips or first_pass(build, current):
+            return  # none, or the render makes them (see first_pass)
         for entry, ready in zip(clips, current, strict=True):
             made = intermediate_path(build, entry)
             # the sidecar records the clip it was made from (no file_dep: an
