@@ -7,10 +7,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.probe import Decoded, decode, probe
-from tlbuild.render_plan import DIRECT, INTERMEDIATE, KEYFRAME, RenderPlan, plan_render
+from tlbuild.render_plan import (
+    DIRECT,
+    INTERMEDIATE,
+    KEYFRAME,
+    RenderPlan,
+    ladder_step,
+    plan_render,
+)
 from tlbuild.sim.events import event, event_id
 
 
@@ -21,13 +30,24 @@ def clips(n: int = 3, fps: float = 30, gop: float = 2.0) -> list[dict]:
 @pytest.mark.parametrize("speed,fps,expected", [
     (150, 30, RenderPlan(KEYFRAME)),         # 5 s of footage per frame >= 2 s GOP
     (60, 30, RenderPlan(KEYFRAME)),          # exactly one GOP per output frame
-    (59, 30, RenderPlan(INTERMEDIATE, 32)),  # just under: decode all, keep every 32nd
-    (12, 30, RenderPlan(INTERMEDIATE, 8)),   # 12 source frames per output frame
+    (59, 30, RenderPlan(INTERMEDIATE, 48)),  # just under: decode all, keep every 48th
+    (12, 30, RenderPlan(INTERMEDIATE, 12)),  # 12 source frames per output frame
+    (11, 30, RenderPlan(INTERMEDIATE, 8)),
+    (5, 30, RenderPlan(INTERMEDIATE, 4)),
     (3, 30, RenderPlan(DIRECT)),             # too few frames to drop: the plain pass
     (1, 30, RenderPlan(DIRECT)),
 ])
 def test_plan_choice(speed, fps, expected):
     assert plan_render(speed, fps, clips()) == expected
+
+
+@given(st.floats(min_value=1, max_value=1e5))
+def test_the_ladder_keeps_at_most_half_again_the_frames_used(frames_per_output):
+    step = ladder_step(frames_per_output)
+    assert step <= frames_per_output < step * 1.5 or step == 1
+    assert step in {2 ** k for k in range(18)} | {3 * 2 ** k for k in range(17)}
+    # a day that grows by a fifth keeps its step or moves one rung up
+    assert step <= ladder_step(frames_per_output * 1.2) <= max(step * 1.5, 2)
 
 
 def test_keyframe_path_needs_every_clip_within_one_frame():
