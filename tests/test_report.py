@@ -58,7 +58,7 @@ def day(out: Path, date: str = DATE) -> Path:
     return out / "yard" / date
 
 
-def test_pages_keogram_and_chapters_are_made(built):
+def test_pages_keogram_and_chapters_are_made(built, tmp_path):
     root = day(built)
     verify = json.loads((root / "metadata" / "verify.json").read_text())
     clips = json.loads((root / "manifests" / "clip_index.json").read_text())
@@ -67,6 +67,15 @@ def test_pages_keogram_and_chapters_are_made(built):
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width == math.ceil(verify["frames"] / math.ceil(verify["frames"] / 1440))
     assert height == 180
+    # made by the render's own check (no second decode), the same as from the video
+    from tlbuild.ffmpeg import render_file
+    from tlbuild.keogram import Keogram
+    again = tmp_path / "keogram.png"
+    video = root / "timelapse" / f"yard_{DATE}_timelapse.mp4"
+    render_file("keogram.j2", again, 1.0, video=video,
+                keogram=Keogram(again, verify["frames"]))
+    assert again.read_bytes() == png
+    assert not list(root.rglob("*.partial"))
     # chapters: one per clip, at its place in the video, titled with its local time
     meta = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(
         root / "timelapse" / f"yard_{DATE}_timelapse.mp4"), "-f", "ffmetadata", "-"],

@@ -15,6 +15,7 @@ from tlbuild.errors import UsageError
 from tlbuild.ffmpeg import concat_quote, render_argv
 from tlbuild.files import printable, safe_name
 from tlbuild.http import RetryPolicy
+from tlbuild.keogram import Keogram
 from tlbuild.overlay import clock_filters, offset_spans
 from tlbuild.render_plan import output_frames, output_size, size_filter
 from tlbuild.sources.axis_client import Archive
@@ -284,7 +285,13 @@ def test_probe_templates_argv():
     assert argv("probe.j2", path="/a b.mp4") == [
         "-hide_banner", "-nostdin", "-xerror", "-i", "/a b.mp4", "-map", "0:v:0", "-c",
         "copy", "-f", "framecrc", "-"]
-    assert argv("decode.j2", path="x")[2:4] == ["-v", "error"]
+    assert argv("decode.j2", path="x", keogram=None)[2:4] == ["-v", "error"]
+    # the check of a fresh render makes the keogram from the same decode
+    both = argv("decode.j2", path="x", keogram=Keogram(Path("k.png"), 2880))
+    second = both[both.index("-") + 1:]
+    assert second[-1] == "k.png" and second[:2] == ["-map", "0:v:0"]
+    assert second[3].startswith("select='not(mod(n\\,2))',crop=2:ih:iw/2:0")
+    assert second[3].endswith("tile=1440x1")
     assert argv("ffmpeg_info.j2", what="encoders") == ["-hide_banner", "-encoders"]
 
 

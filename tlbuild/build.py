@@ -62,6 +62,7 @@ class DayBuild:
         self.force = False  # render --force: render again even if up to date
         self.rebuild = False  # run --rebuild: the full graph of a pruned day
         self.checked: dict[str, Any] = {}  # file stamp -> decode of a fresh render
+        self.keograms: dict[str, Path] = {}  # file stamp -> keogram made by that decode
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.RLock()  # a shared object may be made from another

@@ -192,7 +192,8 @@ def remove_leftovers(root: Path) -> int:
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
             removed += 1
-    for work in root.glob("intermediates/.first-pass*"):
+    for work in [*root.glob("intermediates/.first-pass*"),
+                 *root.glob("intermediates/.keyframes*")]:
         shutil.rmtree(work, ignore_errors=True)
         removed += 1
     return removed

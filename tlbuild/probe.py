@@ -10,9 +10,11 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import MediaError
 from .ffmpeg import concat_quote, render_argv
+from .keogram import Keogram
 from .runtime import run_captured
 
 
@@ -39,9 +41,10 @@ _FRAME = re.compile(r"^frame=(\d+)", re.M)
 _PACKET = re.compile(r"^0,.*?(?:, F=0x([0-9A-Fa-f]+))?$", re.M)
 
 
-def _run(template: str, path: Path, timeout: float) -> subprocess.CompletedProcess:
+def _run(template: str, path: Path, timeout: float, **values: Any
+         ) -> subprocess.CompletedProcess:
     try:
-        return run_captured(render_argv(template, path=path), timeout=timeout)
+        return run_captured(render_argv(template, path=path, **values), timeout=timeout)
     except subprocess.TimeoutExpired:
         raise MediaError(f"{path.name}: reading it timed out") from None
 
@@ -78,10 +81,11 @@ class Decoded:
     errors: list[str]
 
 
-def decode(path: Path) -> Decoded:
+def decode(path: Path, keogram: Keogram | None = None) -> Decoded:
     """Decode every frame of the first video stream: the frames that really play,
-    and every error ffmpeg reports on the way (a damaged file has some)."""
-    result = _run("decode.j2", path, 3600)
+    and every error ffmpeg reports on the way (a damaged file has some). With a
+    `keogram`, the same decode writes it."""
+    result = _run("decode.j2", path, 3600, keogram=keogram)
     frames = _FRAME.findall(result.stdout)
     errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
     if result.returncode != 0 and not errors:

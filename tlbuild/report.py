@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,14 @@ import jinja2
 from . import __version__
 from .build import DayBuild
 from .ffmpeg import render_file
-from .files import atomic_open, read_json
+from .files import atomic_open, file_stamp, read_json
+from .keogram import Keogram
 from .records import DayRecord, VerifyReport
 from .source import Mark
 from .sources import SOURCES
 from .status import day_state
 
 log = logging.getLogger("tlbuild")
-KEOGRAM_COLUMNS = 1440  # at most one column per minute of a day
-KEOGRAM_HEIGHT = 180
 
 _pages = jinja2.Environment(
     loader=jinja2.PackageLoader("tlbuild", "templates"),
@@ -46,17 +44,19 @@ def write_page(path: Path, template: str, **values: Any) -> None:
 
 def make_pictures(build: DayBuild) -> None:
     """keogram.png and poster.jpg from the verified timelapse (its frames are the
-    day's samples already: no clip is decoded again)."""
+    day's samples already: no clip is decoded again). A render of this run made the
+    keogram while checking the video: it is moved into place, not made again."""
     layout = build.layout
     report = VerifyReport.read(layout.verify_json)
     if report is None or not report.ok or not report.frames:
         log.info("no verified timelapse: no keogram")
         return
-    step = max(1, math.ceil(report.frames / KEOGRAM_COLUMNS))
-    columns = math.ceil(report.frames / step)
-    render_file("keogram.j2", layout.keogram, report.frames / report.fps,
-                video=layout.timelapse, step=step, columns=columns,
-                height=KEOGRAM_HEIGHT)
+    made = build.keograms.pop(file_stamp(layout.timelapse), None)
+    if made is not None and made.is_file() and report.stamp == file_stamp(layout.timelapse):
+        made.replace(layout.keogram)
+    else:
+        render_file("keogram.j2", layout.keogram, report.frames / report.fps,
+                    video=layout.timelapse, keogram=Keogram(layout.keogram, report.frames))
     # the middle frame's own time: a seek past a one-frame video's only frame finds
     # nothing to write
     render_file("poster.j2", layout.poster, 1.0, video=layout.timelapse,
