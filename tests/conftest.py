@@ -48,6 +48,12 @@ def ffmpeg_builds() -> list[tuple[str, str]]:
 FFMPEG_BUILDS = ffmpeg_builds()
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """The slow tests first: the workers take them on at the start, and the short
+    ones fill in around them (last, one would finish alone)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(params=FFMPEG_BUILDS, ids=[name for _, name in FFMPEG_BUILDS])
 def ffmpeg_build(request, monkeypatch) -> str:
     """Run the test with one ffmpeg build (parametrized over every one found)."""

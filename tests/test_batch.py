@@ -35,6 +35,7 @@ def timelapses(tmp_path: Path) -> dict[str, int]:
             for p in (tmp_path / "out").rglob("timelapse/*.mp4")}
 
 
+@pytest.mark.slow
 def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, nvr, tmp_path, capsys):
     config = write_config(batch_cameras(nvr))
     args = ["batch", "--config", str(config), "--camera", "all", "--from", DATES[0],
@@ -60,6 +61,7 @@ def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, nvr, tmp_p
     assert sum(" built " in line for line in lines) == 9
 
 
+@pytest.mark.slow
 def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, capsys):
     config = write_config(batch_cameras(nvr, broken=True))
     code = main(["batch", "--config", str(config), "--camera", "ghost,drive", "--from",
@@ -86,6 +88,7 @@ def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, cap
     assert captured.out + captured.err == ""  # success prints nothing
 
 
+@pytest.mark.slow
 def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path):
     config = write_config(batch_cameras(nvr))
     result = subprocess.run(
@@ -98,6 +101,7 @@ def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path
     assert nvr.count("login") == 1  # one session for every shard on the console
 
 
+@pytest.mark.slow
 def test_sigterm_mid_batch_keeps_finished_work_and_the_rerun_completes(write_config, make_nvr,
                                                                         tmp_path):
     sim = make_nvr(events_per_day=8)

@@ -50,6 +50,7 @@ def build(config: Path, *args: str, command: str = "run") -> int:
                  *args])
 
 
+@pytest.mark.slow
 def test_an_event_day_past_one_page_merged_filtered_then_a_rerun_asks_nothing(
         make_frigate, write_config, tmp_path, monkeypatch):
     server = make_frigate(events_per_day=105, users={"viewer": PASSWORD})
@@ -163,6 +164,7 @@ def test_the_local_day_is_the_configs_zone_else_frigates_else_this_machines(
         dt.datetime(2024, 1, 15, tzinfo=ZoneInfo("Asia/Tokyo")).timestamp() * 1000)
 
 
+@pytest.mark.slow
 def test_stills_from_the_recording_skip_where_nothing_was_recorded(
         make_frigate, write_config, tmp_path):
     server = make_frigate(events_per_day=0, gaps=[(local(10), local(12))])
@@ -197,6 +199,7 @@ def test_the_shipped_frigate_demo_builds_its_day(tmp_path):
     assert verify["ok"]
 
 
+@pytest.mark.slow
 def test_a_batch_logs_in_once_per_server(make_frigate, write_config, tmp_path,
                                          monkeypatch):
     server = make_frigate(events_per_day=3, users={"viewer": PASSWORD})

@@ -58,6 +58,7 @@ def run(argv: list[str], folder: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_the_every_day_and_doit_commands_of_the_readme_run(demo_folder):
     every_day = section_commands("## Every day: status, doctor, cameras, prune")
     with_doit = section_commands("## Building a camera-day with doit")

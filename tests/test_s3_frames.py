@@ -127,6 +127,7 @@ def test_mixed_formats_bad_frames_and_sizes(write_config, moto_url, bucket, jpeg
     assert abs(video.duration - 1.3) < 0.1
 
 
+@pytest.mark.slow
 def test_pagination_rerun_and_one_new_frame(write_config, moto_url, bucket, jpegs, tmp_path):
     small = jpegs["160x90"]
     for n in range(1050):  # more than 1000 objects: several pages

@@ -44,6 +44,7 @@ def slow_render_nvr(make_nvr):
     return make_nvr(clip=ClipSpec(640, 360, 30), events_per_day=8, export_speed=None)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_render_then_an_immediate_rerun(slow_render_nvr, tmp_path):
     root = tmp_path / "out"
     render = cli_args(slow_render_nvr, root, "--preset", "slow", "--fps", "30",
@@ -65,6 +66,7 @@ def test_kill_9_mid_render_then_an_immediate_rerun(slow_render_nvr, tmp_path):
     assert not list(root.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_day_at_once(slow_render_nvr, tmp_path):
     root = tmp_path / "out"
     args = cli_args(slow_render_nvr, root, "--fps", "30", "--target", "20")

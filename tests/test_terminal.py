@@ -112,6 +112,7 @@ def test_ctrl_c_says_interrupted_once_and_nothing_false(make_nvr, write_config):
                 or "not valid" in line or "retry" in line], text
 
 
+@pytest.mark.slow
 def test_a_batch_shows_a_row_per_shard_while_they_build(make_nvr, write_config):
     sim = make_nvr(events_per_day=6)
     sim.fault("export", "slow", times=100, delay=0.3)

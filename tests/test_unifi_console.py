@@ -75,6 +75,7 @@ def test_at_most_two_exports_in_flight_by_default(make_nvr, tlbuild, out, tmp_pa
     assert one.state.max_in_flight == 1
 
 
+@pytest.mark.slow
 def test_a_long_event_is_exported_in_parts_of_at_most_an_hour(make_nvr, tlbuild, out):
     sim = make_nvr(events_per_day=0, export_speed=None)
     start = WINDOW[0] + 10 * HOUR
@@ -110,6 +111,7 @@ def test_a_range_without_recording_fails_that_clip_and_the_day_goes_on(nvr, tlbu
     assert out.timelapse().exists() and out.day["failed_clips"] == 1
 
 
+@pytest.mark.slow
 def test_smart_type_filter_keeps_only_those_detections(make_nvr, tlbuild, out):
     sim = make_nvr(events_per_day=40)
     assert tlbuild("--smart-types", "person,Vehicle", target_nvr=sim) == 0
@@ -239,6 +241,7 @@ def test_direct_mode_keeps_each_camera_day_apart(nvr, tmp_path, monkeypatch, cap
     assert "already holds camera" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_batch_logs_in_once_per_console(write_config, make_nvr, tmp_path, capsys):
     from test_batch import batch_cameras
     sim = make_nvr(events_per_day=3)

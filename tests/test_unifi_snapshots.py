@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from conftest import CAMERA, DATE, PASSWORD, REPO, USER, frame_times
 
 from tlbuild.cli import main
@@ -177,6 +178,7 @@ def rollup(config: Path, *args: str) -> int:
     return main(["rollup", "--config", str(config), "--camera", "yard", *args])
 
 
+@pytest.mark.slow
 def test_week_rollups_copy_streams_and_remake_only_for_a_rebuilt_day(
         make_nvr, write_config, tmp_path, monkeypatch):
     monkeypatch.setenv("UPVS_PASSWORD", PASSWORD)
