@@ -84,31 +84,33 @@ def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None,
 
 
 STILL_STEP = 10  # seconds between the recorded frames that stills are taken from
+STILL_BLOCK = 60  # frames made by one ffmpeg run
 
 
 def recorded_still(width: int, height: int, moment_ms: int, zone: str,
                    cache: Path | None = None) -> bytes:
     """The JPEG of the recording's frame nearest `moment_ms`: the scene at that time
-    with its clock. Frames are made an hour at a time (one ffmpeg run) and cached."""
+    with its clock. Frames are made ten minutes at a time (one ffmpeg run, 60 frames:
+    an hour at a time made 360 frames for a camera asked once an hour) and cached."""
     cache = cache or default_cache()
     frame_ms = round(moment_ms / 1000 / STILL_STEP) * STILL_STEP * 1000
-    hour_ms = frame_ms - frame_ms % 3_600_000
-    folder = cache / f"stills_{width}x{height}_{STILL_STEP}s_{hour_ms}_{zone.replace('/', '-')}"
+    block_ms = frame_ms - frame_ms % (STILL_BLOCK * STILL_STEP * 1000)
+    folder = cache / (f"stills_{width}x{height}_{STILL_STEP}s_{STILL_BLOCK}_{block_ms}_"
+                      f"{zone.replace('/', '-')}")
     with _locks_guard:
         lock = _locks.setdefault(folder, threading.Lock())
     with lock:
         if not folder.exists():
             cache.mkdir(parents=True, exist_ok=True)
             work = Path(tempfile.mkdtemp(dir=cache, prefix=".stills-"))
-            first = dt.datetime.fromtimestamp(hour_ms / 1000, dt.timezone.utc)
-            count = 3600 // STILL_STEP
-            chain = scene_filters(width, height, 1, first, zone,
-                                  real_secs=f"N*{STILL_STEP}", span_secs=3600)
+            first = dt.datetime.fromtimestamp(block_ms / 1000, dt.timezone.utc)
+            chain = scene_filters(width, height, 1, first, zone, real_secs=f"N*{STILL_STEP}",
+                                  span_secs=STILL_BLOCK * STILL_STEP)
             try:
                 subprocess.run(
                     [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
                      "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
-                     "-frames:v", str(count), "-q:v", "5", "-start_number", "0",
+                     "-frames:v", str(STILL_BLOCK), "-q:v", "5", "-start_number", "0",
                      str(work / "%04d.jpg")], check=True)
                 os.replace(work, folder)
             finally:
@@ -116,4 +118,4 @@ def recorded_still(width: int, height: int, moment_ms: int, zone: str,
                     for leftover in work.iterdir():
                         leftover.unlink()
                     work.rmdir()
-    return (folder / f"{(frame_ms - hour_ms) // 1000 // STILL_STEP:04d}.jpg").read_bytes()
+    return (folder / f"{(frame_ms - block_ms) // 1000 // STILL_STEP:04d}.jpg").read_bytes()
