@@ -53,7 +53,9 @@ def build(config: Path, *args: str, command: str = "run") -> int:
 @pytest.mark.slow
 def test_an_event_day_past_one_page_merged_filtered_then_a_rerun_asks_nothing(
         make_frigate, write_config, tmp_path, monkeypatch):
-    server = make_frigate(events_per_day=105, users={"viewer": PASSWORD})
+    # 107 clips: one frame a second is enough to make them quickly
+    server = make_frigate(events_per_day=105, users={"viewer": PASSWORD},
+                          clip=ClipSpec(160, 90, 1))
     # two overlapping events (merged: no footage twice), one still in progress
     server.state.extra_events += [
         frigate_event("front_door", local(12, 0, 0.25), local(12, 0, 20), "person", 0.9),

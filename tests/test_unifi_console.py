@@ -14,6 +14,7 @@ from conftest import CAMERA, DATE, PASSWORD, USER, Day, unifi_camera
 from tlbuild.cli import main
 from tlbuild.days import day_window
 from tlbuild.probe import probe
+from tlbuild.sim.clips import ClipSpec
 from tlbuild.sim.events import event, event_id
 from tlbuild.sim.unifi import LOW_QUALITY, Camera, Retention
 from tlbuild.sources.unifi import EventFilter, passes
@@ -77,7 +78,8 @@ def test_at_most_two_exports_in_flight_by_default(make_nvr, tlbuild, out, tmp_pa
 
 @pytest.mark.slow
 def test_a_long_event_is_exported_in_parts_of_at_most_an_hour(make_nvr, tlbuild, out):
-    sim = make_nvr(events_per_day=0, export_speed=None)
+    # 2.5 hours of footage: one frame a second is enough to make it quickly
+    sim = make_nvr(events_per_day=0, export_speed=None, clip=ClipSpec(160, 90, 1))
     start = WINDOW[0] + 10 * HOUR
     sim.state.add_events([event(event_id("long"), "motion", camera_id(sim), start,
                                 start + 150 * 60_000, score=90)])
