@@ -151,6 +151,9 @@ class DayBuild:
                         "checks every task again", state, aside.name)
 
     def unlock(self) -> None:
+        for scratch in self.keograms.values():  # a stop came before the day page
+            scratch.unlink(missing_ok=True)
+        self.keograms.clear()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
