@@ -44,20 +44,29 @@ class Bucket:
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=body)
 
+    def put_in_store(self, key: str, body: bytes) -> None:
+        """Put straight into the store of the moto server (it runs in this process):
+        a thousand objects are set up in a fraction of the time of as many HTTP puts.
+        What tlbuild reads still comes over HTTP, through boto3."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_object(self.name, key, body)
+
     def frame(self, when: dt.datetime, image: bytes, old: bool, device: str = DEVICE,
-              key_date: str | None = None) -> str:
+              key_date: str | None = None, in_store: bool = False) -> str:
         stamp = int(when.timestamp())
         utc = when.astimezone(dt.timezone.utc)
         stem = f"{device}/{key_date or utc.date().isoformat()}/timelapse-{utc:%H-%M-%S}"
+        put = self.put_in_store if in_store else self.put
         if old:
             text = base64.b64encode(image).decode()
-            self.put(stem + ".json", json.dumps({
+            put(stem + ".json", json.dumps({
                 "fields": {"image_base64": text, "length": len(text)},
                 "tags": {"host": "axis-cam"}, "name": "timelapse_image",
                 "timestamp": stamp}).encode())
         else:
-            self.put(stem + ".jpg", image)
-            self.put(stem + ".json", json.dumps({"timestamp": stamp,
+            put(stem + ".jpg", image)
+            put(stem + ".json", json.dumps({"timestamp": stamp,
                                                  "tags": {"site": "north"}}).encode())
         return stem
 
@@ -131,7 +140,8 @@ def test_mixed_formats_bad_frames_and_sizes(write_config, moto_url, bucket, jpeg
 def test_pagination_rerun_and_one_new_frame(write_config, moto_url, bucket, jpegs, tmp_path):
     small = jpegs["160x90"]
     for n in range(1050):  # more than 1000 objects: several pages
-        bucket.frame(utc(0) + dt.timedelta(seconds=60 * n), small[n % 6], old=True)
+        bucket.frame(utc(0) + dt.timedelta(seconds=60 * n), small[n % 6], old=True,
+                     in_store=True)
     config = config_for(write_config, moto_url, bucket)
     assert build(config, "--fps", "30") == 0
     root = day_root(tmp_path)
