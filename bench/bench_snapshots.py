@@ -5,7 +5,7 @@ simulated console; prints figures and ratios.
 
 Every ratio compares runs made in this same process on this machine:
   * first build (scan, 1440 fetches, render, verify) in seconds;
-  * no-op rerun wall time / tool start-up time (`tlbuild --version`);
+  * no-op rerun wall time / tool start-up time (`tlbuild --help`);
   * one new hour of today (60 stills) against the first build;
   * stills per second fetched with 2 in flight against 1, with the console taking
     `--latency` seconds to find each still (0: the loopback's own speed).
@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from common import startup as tool_startup
 from common import timed
 
 from tlbuild.sim.unifi import SimulatedNvr
@@ -60,8 +61,7 @@ def main() -> None:
         return timed([sys.executable, "-m", "tlbuild.cli", "--config", str(cfg),
                       "--camera", "yard", "--quiet", *command, "--date", DATE], env)
 
-    startup = statistics.median(timed([sys.executable, "-m", "tlbuild.cli", "--version"],
-                                      env) for _ in range(5))
+    startup = tool_startup(env)
     warm = config(work, "warm", nvr.url, args.size, 2)
     tlbuild(warm, "fetch")  # makes the simulator's stills once: later runs measure tlbuild
     day = config(work, "day", nvr.url, args.size, 2)
@@ -78,7 +78,7 @@ def main() -> None:
     nvr.stop()
 
     print(f"stills: 1440 of {args.size} (one a minute)")
-    print(f"start-up (tlbuild --version):  {startup:.3f} s")
+    print(f"start-up (tlbuild --help):  {startup:.3f} s")
     print(f"first build (00:00-22:59, 1380 stills): {first:.2f} s")
     print(f"no-op rerun:                   {noop:.3f} s = {noop / startup:.1f}x start-up")
     print(f"one new hour (60 stills):      {hour:.2f} s = {hour / first:.2f}x the first build")

@@ -3,7 +3,7 @@
     python bench/bench_unifi.py [--events 800] [--size 320x180] [--fps 10]
 
 Every ratio compares two runs made in this same process on this machine:
-  * no-op rerun wall time / tool start-up time (`tlbuild --version`);
+  * no-op rerun wall time / tool start-up time (`tlbuild --help`);
   * tlbuild's render / the plain single-pass ffmpeg command on the same concat.txt;
   * download throughput from the simulator (MB/s) during `tlbuild fetch`.
 """
@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import startup as tool_startup
 from common import timed
 
 from tlbuild.ffmpeg import ffmpeg_exe
@@ -48,8 +49,7 @@ def main() -> None:
            "--camera", CAMERA, "--out", str(out), "--quiet"]
     render_flags = ["--fps", "30", "--crf", "23", "--preset", "medium", "--target", "600"]
 
-    startup = statistics.median(timed([sys.executable, "-m", "tlbuild.cli", "--version"],
-                                      env) for _ in range(5))
+    startup = tool_startup(env)
     timed(cli + ["scan", "--date", DATE], env)
     clips = len(json.loads((out / "manifests/clip_index.json").read_text()))
     # warm the simulator's clip cache, so the fetch measures transfer, not generation
@@ -74,7 +74,7 @@ def main() -> None:
 
     print(f"clips: {clips} ({day['total_duration_secs']:.0f} s of {width}x{height} "
           f"@{args.fps} fps footage, speed {day['speed_factor']}x)")
-    print(f"start-up (tlbuild --version):  {startup:.3f} s")
+    print(f"start-up (tlbuild --help):  {startup:.3f} s")
     print(f"no-op rerun of {clips} clips:   {noop:.3f} s  = {noop / startup:.1f}x start-up")
     print(f"fetch: {clip_bytes / 1e6:.1f} MB in {fetch:.2f} s = "
           f"{clip_bytes / 1e6 / fetch:.1f} MB/s (4 workers, loopback)")

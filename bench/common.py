@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import time
@@ -16,3 +17,10 @@ def timed(command: list[str], env: dict[str, str]) -> float:
         sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n"
                  f"{result.stderr[-3000:]}")
     return elapsed
+
+
+def startup(env: dict[str, str]) -> float:
+    """The tool's start-up: `tlbuild --help` (every command's parser, no day
+    loaded), the median of five runs; a no-op rerun is set against it."""
+    return statistics.median(timed([sys.executable, "-m", "tlbuild.cli", "--help"], env)
+                             for _ in range(5))

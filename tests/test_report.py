@@ -69,12 +69,15 @@ def test_pages_keogram_and_chapters_are_made(built, tmp_path):
     assert height == 180
     # made by the render's own check (no second decode), the same as from the video
     from tlbuild.ffmpeg import render_file
-    from tlbuild.keogram import Keogram
+    from tlbuild.pictures import Pictures
     again = tmp_path / "keogram.png"
     video = root / "timelapse" / f"yard_{DATE}_timelapse.mp4"
     render_file("keogram.j2", again, 1.0, video=video,
-                keogram=Keogram(again, verify["frames"]))
+                pictures=Pictures(again, tmp_path / "poster.jpg", verify["frames"]))
     assert again.read_bytes() == png
+    render_file("poster.j2", tmp_path / "poster.jpg", 1.0, video=video,
+                at=f"{(verify['frames'] - 1) // 2 / verify['fps']:.6f}")
+    assert (tmp_path / "poster.jpg").read_bytes() == (root / "poster.jpg").read_bytes()
     assert not list(root.rglob("*.partial"))
     # chapters: one per clip, at its place in the video, titled with its local time
     meta = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(

@@ -15,8 +15,8 @@ from tlbuild.errors import UsageError
 from tlbuild.ffmpeg import concat_quote, render_argv
 from tlbuild.files import printable, safe_name
 from tlbuild.http import RetryPolicy
-from tlbuild.keogram import Keogram
 from tlbuild.overlay import clock_filters, offset_spans
+from tlbuild.pictures import Pictures
 from tlbuild.render_plan import output_frames, output_size, size_filter
 from tlbuild.sources.axis_client import Archive
 from tlbuild.sources.axis_timelapse2 import day_cut, frame_times
@@ -285,13 +285,15 @@ def test_probe_templates_argv():
     assert argv("probe.j2", path="/a b.mp4") == [
         "-hide_banner", "-nostdin", "-xerror", "-i", "/a b.mp4", "-map", "0:v:0", "-c",
         "copy", "-f", "framecrc", "-"]
-    assert argv("decode.j2", path="x", keogram=None)[2:4] == ["-v", "error"]
-    # the check of a fresh render makes the keogram from the same decode
-    both = argv("decode.j2", path="x", keogram=Keogram(Path("k.png"), 2880))
-    second = both[both.index("-") + 1:]
-    assert second[-1] == "k.png" and second[:2] == ["-map", "0:v:0"]
-    assert second[3].startswith("select='not(mod(n\\,2))',crop=2:ih:iw/2:0")
-    assert second[3].endswith("tile=1440x1")
+    assert argv("decode.j2", path="x", pictures=None)[2:4] == ["-v", "error"]
+    # the check of a fresh render makes the keogram and the poster from the same decode
+    both = argv("decode.j2", path="x", pictures=Pictures(Path("k.png"), Path("p.jpg"), 2880))
+    keogram = both[both.index("-") + 1:both.index("k.png") + 1]
+    assert keogram[:2] == ["-map", "0:v:0"]
+    assert keogram[3].startswith("select='not(mod(n\\,2))',crop=2:ih:iw/2:0")
+    assert keogram[3].endswith("tile=1440x1")
+    poster = both[both.index("k.png") + 1:]
+    assert poster[-1] == "p.jpg" and poster[3] == "select='eq(n\\,1439)'"
     assert argv("ffmpeg_info.j2", what="encoders") == ["-hide_banner", "-encoders"]
 
 

@@ -62,7 +62,7 @@ class DayBuild:
         self.force = False  # render --force: render again even if up to date
         self.rebuild = False  # run --rebuild: the full graph of a pruned day
         self.checked: dict[str, Any] = {}  # file stamp -> decode of a fresh render
-        self.keograms: dict[str, Path] = {}  # file stamp -> keogram made by that decode
+        self.pictures: dict[str, Any] = {}  # file stamp -> pictures made by that decode
         self.downloaded = 0  # bytes, for progress (updated without a lock: a display)
         self._shared: dict[str, Any] = {}
         self._shared_lock = threading.RLock()  # a shared object may be made from another
@@ -151,9 +151,9 @@ class DayBuild:
                         "checks every task again", state, aside.name)
 
     def unlock(self) -> None:
-        for scratch in self.keograms.values():  # a stop came before the day page
-            scratch.unlink(missing_ok=True)
-        self.keograms.clear()
+        for scratch in self.pictures.values():  # a stop came before the day page
+            scratch.discard()
+        self.pictures.clear()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

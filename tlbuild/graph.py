@@ -8,7 +8,7 @@ from typing import Any
 
 from doit import create_after
 
-from . import __version__, keogram, report, terminal
+from . import __version__, pictures, report, terminal
 from .build import DayBuild
 from .errors import MediaError, storage_error
 from .ffmpeg import check_ffmpeg, require_filter
@@ -89,7 +89,7 @@ def report_tasks(build: DayBuild) -> dict[str, Any]:
         """Make keogram.png and poster.jpg from the verified timelapse."""
         inputs = [path for path in (layout.timelapse, layout.verify_json) if path.is_file()]
         return task(build, "keogram", report.make_pictures, task_dep=["verify"],
-                    reads={"columns": keogram.COLUMNS, "height": keogram.HEIGHT},
+                    reads={"columns": pictures.COLUMNS, "height": pictures.HEIGHT},
                     file_dep=inputs, targets=[layout.keogram, layout.poster])
 
     @create_after(executed="keogram")

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import MediaError
 from .ffmpeg import concat_quote, render_argv
-from .keogram import Keogram
+from .pictures import Pictures
 from .runtime import run_captured
 
 
@@ -81,11 +81,11 @@ class Decoded:
     errors: list[str]
 
 
-def decode(path: Path, keogram: Keogram | None = None) -> Decoded:
+def decode(path: Path, pictures: Pictures | None = None) -> Decoded:
     """Decode every frame of the first video stream: the frames that really play,
-    and every error ffmpeg reports on the way (a damaged file has some). With a
-    `keogram`, the same decode writes it."""
-    result = _run("decode.j2", path, 3600, keogram=keogram)
+    and every error ffmpeg reports on the way (a damaged file has some). With
+    `pictures`, the same decode writes them."""
+    result = _run("decode.j2", path, 3600, pictures=pictures)
     frames = _FRAME.findall(result.stdout)
     errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
     if result.returncode != 0 and not errors:

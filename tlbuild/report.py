@@ -21,7 +21,7 @@ from . import __version__
 from .build import DayBuild
 from .ffmpeg import render_file
 from .files import atomic_open, file_stamp, read_json
-from .keogram import Keogram
+from .pictures import Pictures
 from .records import DayRecord, VerifyReport
 from .source import Mark
 from .sources import SOURCES
@@ -44,19 +44,25 @@ def write_page(path: Path, template: str, **values: Any) -> None:
 
 def make_pictures(build: DayBuild) -> None:
     """keogram.png and poster.jpg from the verified timelapse (its frames are the
-    day's samples already: no clip is decoded again). A render of this run made the
-    keogram while checking the video: it is moved into place, not made again."""
+    day's samples already: no clip is decoded again). A render of this run made them
+    while checking the video: they are moved into place, not made again."""
     layout = build.layout
     report = VerifyReport.read(layout.verify_json)
     if report is None or not report.ok or not report.frames:
         log.info("no verified timelapse: no keogram")
         return
-    made = build.keograms.pop(file_stamp(layout.timelapse), None)
-    if made is not None and made.is_file() and report.stamp == file_stamp(layout.timelapse):
-        made.replace(layout.keogram)
-    else:
-        render_file("keogram.j2", layout.keogram, report.frames / report.fps,
-                    video=layout.timelapse, keogram=Keogram(layout.keogram, report.frames))
+    stamp = file_stamp(layout.timelapse)
+    made = build.pictures.pop(stamp, None)
+    if made is not None and report.stamp == stamp and made.keogram.is_file() \
+            and made.poster.is_file():
+        made.keogram.replace(layout.keogram)
+        made.poster.replace(layout.poster)
+        return
+    if made is not None:
+        made.discard()
+    render_file("keogram.j2", layout.keogram, report.frames / report.fps,
+                video=layout.timelapse,
+                pictures=Pictures(layout.keogram, layout.poster, report.frames))
     # the middle frame's own time: a seek past a one-frame video's only frame finds
     # nothing to write
     render_file("poster.j2", layout.poster, 1.0, video=layout.timelapse,

@@ -13,7 +13,7 @@ from typing import Any
 from .build import DayBuild
 from .errors import MediaError
 from .files import file_stamp, partial_path
-from .keogram import Keogram
+from .pictures import Pictures
 from .probe import decode, probe
 from .records import VerifyReport
 from .taskdef import task
@@ -73,12 +73,13 @@ def checked_render(build: DayBuild, frames: int, fps: float) -> Callable[[Path],
     frame decodes and there are exactly `frames` of them. A render that fails it
     leaves the video before it in place (a finished video is only ever replaced by a
     verified successor); verify then reuses this decode, and the day page the
-    keogram it made on the way."""
+    keogram and poster it made on the way."""
     def check(partial: Path) -> None:
-        keogram = Keogram(partial_path(build.layout.keogram), frames)
-        decoded, stamp = decode(partial, keogram), file_stamp(partial)
+        pictures = Pictures(partial_path(build.layout.keogram),
+                            partial_path(build.layout.poster), frames)
+        decoded, stamp = decode(partial, pictures), file_stamp(partial)
         if decoded.errors or decoded.frames != frames:
-            keogram.output.unlink(missing_ok=True)
+            pictures.discard()
             problem = (f"it has {decoded.frames} frames, {frames} expected"
                        if not decoded.errors else f"decode errors ({decoded.errors[0][:120]})")
             kept = ("the video before it is kept" if build.layout.timelapse.exists()
@@ -86,7 +87,7 @@ def checked_render(build: DayBuild, frames: int, fps: float) -> Callable[[Path],
             raise MediaError(f"the new render of {build.layout.timelapse.name} failed "
                              f"its check: {problem}; {kept}")
         build.checked[stamp] = decoded
-        build.keograms[stamp] = keogram.output
+        build.pictures[stamp] = pictures
     return check
 
 
