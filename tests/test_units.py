@@ -190,29 +190,34 @@ def argv(template: str, **values) -> list[str]:
 
 def test_render_template_argv():
     assert argv("render_concat.j2", concat="c.txt", speed="7.5", fps=30, frames=600,
-                pad=5, scale=None, crf=23, preset="medium", output="o.mp4") == [
+                pad=5, scale=None, crf=23, preset="medium", output="o.mp4",
+                chapters=None) == [
         "-hide_banner", "-f", "concat", "-safe", "0", "-i", "c.txt", "-map", "0:v:0",
         "-vf", "setpts=PTS/7.5,fps=30,tpad=stop_mode=clone:stop_duration=5",
         "-fps_mode", "passthrough", "-frames:v", "600", "-c:v", "libx264", "-crf", "23",
         "-preset", "medium", "-pix_fmt", "yuv420p", "-an", "-movflags", "+faststart",
         "-f", "mp4", "-y", "o.mp4"]
     scaled = argv("render_concat.j2", concat="c.txt", speed="2", fps=10, frames=6, pad=5,
-                  scale="scale=-2:48", crf=23, preset="fast", output="o.mp4")
+                  scale="scale=-2:48", crf=23, preset="fast", output="o.mp4",
+                  chapters="o.chapters")
     assert scaled[:3] == ["-hide_banner", "-reinit_filter", "0"]
     assert scaled[scaled.index("-vf") + 1].endswith(",scale=-2:48")
+    # the chapters come in the same run, from a second input: no remux afterwards
+    assert scaled[scaled.index("c.txt") + 1:][:4] == ["-f", "ffmetadata", "-i", "o.chapters"]
+    assert scaled[-8:-4] == ["-map_chapters", "1", "-movflags", "+faststart"]
 
 
 def test_frames_and_segment_templates_argv():
     frames = argv("render_frames.j2", frames="f.txt", width=160, height=90, fps="10",
                   frame_count=13, crf=23, preset="ultrafast", overlay=False, font=None,
-                  output="o.mp4")
+                  output="o.mp4", chapters=None)
     assert frames[:6] == ["-hide_banner", "-reinit_filter", "0", "-f", "concat", "-safe"]
     chain = frames[frames.index("-vf") + 1]
     assert chain.startswith("scale=160:90:") and "settb=AVTB,setpts=N/(10*TB),fps=10" in chain
     assert frames[frames.index("-frames:v") + 1] == "13" and "-r" not in frames
     smoothed = argv("render_frames.j2", frames="f.txt", width=160, height=90, fps="10",
                     frame_count=13, crf=23, preset="ultrafast", overlay=False, font=None,
-                    output="o.mp4", deflicker=True)
+                    output="o.mp4", deflicker=True, chapters=None)
     assert "fps=10,deflicker=size=5:mode=pm,format=yuv420p" in \
         smoothed[smoothed.index("-vf") + 1]
     segment = argv("archive_segment.j2", archive="a.avi", first=3, last=9, count=7,

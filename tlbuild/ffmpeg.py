@@ -270,20 +270,23 @@ def render_file(template: str, output: Path, expected_secs: float, *,
                 chapters: list[Chapter] | None = None,
                 check: Callable[[Path], None] | None = None, **values: Any) -> None:
     """Render a command template into `output`, atomically: ffmpeg writes
-    `<output>.partial`, which is renamed only when ffmpeg succeeded. `chapters` are
-    added to the MP4 before the rename (a stream copy: the frames stay as made).
-    `check` inspects the finished partial before the rename and raises if it is not
-    good: the file it would replace stays as it was."""
+    `<output>.partial`, which is renamed only when ffmpeg succeeded. `chapters` go
+    into the MP4 in the same run (the template's second input, an ffmetadata file:
+    no remux of the finished video afterwards). `check` inspects the finished
+    partial before the rename and raises if it is not good: the file it would
+    replace stays as it was."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(output)
-    argv = render_argv(template, output=partial, **values)
+    metadata = partial_path(output.with_name(output.name + ".chapters")) if chapters \
+        else None
     try:
-        run_ffmpeg(argv, expected_secs, f"render {output.name}")
+        if metadata is not None and chapters:
+            metadata.write_text(chapter_metadata(chapters, expected_secs), encoding="utf-8")
+        run_ffmpeg(render_argv(template, output=partial, chapters=metadata, **values),
+                   expected_secs, f"render {output.name}")
         if not partial.is_file() or partial.stat().st_size == 0:
             raise MediaError(f"ffmpeg wrote nothing for {output.name} (it found no frame "
                              "to write)")
-        if chapters:
-            add_chapters(partial, chapters, expected_secs, output.name)
         if check is not None:
             check(partial)
         if stop_requested.is_set():  # a stopping run records no task as done: it must
@@ -291,6 +294,8 @@ def render_file(template: str, output: Path, expected_secs: float, *,
         commit_partial(partial, output)
     finally:
         partial.unlink(missing_ok=True)
+        if metadata is not None:
+            metadata.unlink(missing_ok=True)
 
 
 def chapter_metadata(chapters: list[Chapter], duration: float) -> str:
@@ -303,19 +308,3 @@ def chapter_metadata(chapters: list[Chapter], duration: float) -> str:
         f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={start}\nEND={max(end, start + 1)}\n"
         f"title={escape(title)}\n"
         for start, end, (_, title) in zip(starts, ends, chapters, strict=True))
-
-
-def add_chapters(video: Path, chapters: list[Chapter], duration: float,
-                 name: str | None = None) -> None:
-    """Put `chapters` into the MP4 `video` in place (stream copy); `name`: what the
-    progress line calls it (the finished file's name, not its temporary one)."""
-    metadata = video.with_name(video.name + ".chapters.txt")
-    remuxed = partial_path(video)
-    try:
-        metadata.write_text(chapter_metadata(chapters, duration), encoding="utf-8")
-        run_ffmpeg(render_argv("chapters.j2", video=video, metadata=metadata,
-                               output=remuxed), duration, f"chapters {name or video.name}")
-        os.replace(remuxed, video)
-    finally:
-        metadata.unlink(missing_ok=True)
-        remuxed.unlink(missing_ok=True)
