@@ -277,10 +277,10 @@ def render_file(template: str, output: Path, expected_secs: float, *,
     replace stays as it was."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(output)
-    metadata = partial_path(output.with_name(output.name + ".chapters")) if chapters \
-        else None
+    metadata = None
     try:
-        if metadata is not None and chapters:
+        if chapters:
+            metadata = partial_path(output.with_name(output.name + ".chapters"))
             metadata.write_text(chapter_metadata(chapters, expected_secs), encoding="utf-8")
         run_ffmpeg(render_argv(template, output=partial, chapters=metadata, **values),
                    expected_secs, f"render {output.name}")
