@@ -150,7 +150,9 @@ def test_sigterm_mid_render_does_not_claim_a_video(nvr, tmp_path):
         ["--host", nvr.url, "--username", USER, "--camera", "Demo Driveway", "--out",
          str(tmp_path / "out"), "run", "--date", DATE, "--fps", "30", "--target", "60",
          "--preset", "veryslow"], start_new_session=True)
-    stop_when((tmp_path / "out" / "timelapse", "*.partial"), process, signal.SIGTERM)
+    # the video's own partial (not its chapters'): the render is under way
+    stop_when((tmp_path / "out" / "timelapse", "*.mp4.[0-9]*.partial"), process,
+              signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "video:" not in out + err and "day page:" not in out + err

@@ -284,6 +284,8 @@ def render_file(template: str, output: Path, expected_secs: float, *,
             metadata.write_text(chapter_metadata(chapters, expected_secs), encoding="utf-8")
         run_ffmpeg(render_argv(template, output=partial, chapters=metadata, **values),
                    expected_secs, f"render {output.name}")
+        if metadata is not None:  # read by ffmpeg only: gone before the video is placed
+            metadata.unlink(missing_ok=True)
         if not partial.is_file() or partial.stat().st_size == 0:
             raise MediaError(f"ffmpeg wrote nothing for {output.name} (it found no frame "
                              "to write)")
