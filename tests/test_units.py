@@ -290,7 +290,8 @@ def test_probe_templates_argv():
     assert argv("probe.j2", path="/a b.mp4") == [
         "-hide_banner", "-nostdin", "-xerror", "-i", "/a b.mp4", "-map", "0:v:0", "-c",
         "copy", "-f", "framecrc", "-"]
-    assert argv("decode.j2", path="x", pictures=None)[2:4] == ["-v", "error"]
+    # each line tagged with its level: the input's facts (info) and the errors
+    assert argv("decode.j2", path="x", pictures=None)[2:4] == ["-loglevel", "level+info"]
     # the check of a fresh render makes the keogram and the poster from the same decode
     both = argv("decode.j2", path="x", pictures=Pictures(Path("k.png"), Path("p.jpg"), 2880))
     keogram = both[both.index("-") + 1:both.index("k.png") + 1]

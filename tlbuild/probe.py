@@ -59,38 +59,53 @@ def probe(path: Path) -> VideoInfo:
     readable video.
     """
     result = _run("probe.j2", path, 600)
-    err = result.stderr
-    duration, video = _DURATION.search(err), _VIDEO.search(err)
-    if result.returncode != 0 or not duration or not video:
-        reason = _last_error_line(err) or "not a readable video"
-        raise MediaError(f"{path.name}: invalid video ({reason})")
-    hours, minutes, seconds = duration.groups()
     packets = _PACKET.findall(result.stdout)
-    fps = _FPS.search(err[video.start():])
+    info = _facts(result.stderr, frames=len(packets), keyframes=sum(
+        1 for flags in packets if not flags or int(flags, 16) & 1))
+    if result.returncode != 0 or info is None:
+        reason = _last_error_line(result.stderr) or "not a readable video"
+        raise MediaError(f"{path.name}: invalid video ({reason})")
+    return info
+
+
+def _facts(stderr: str, frames: int, keyframes: int = 0) -> VideoInfo | None:
+    """The first video stream's facts from ffmpeg's description of its input."""
+    duration, video = _DURATION.search(stderr), _VIDEO.search(stderr)
+    if not duration or not video:
+        return None
+    hours, minutes, seconds = duration.groups()
+    fps = _FPS.search(stderr[video.start():])
     return VideoInfo(
         duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
         width=int(video.group(2)), height=int(video.group(3)),
         fps=float(fps.group(1)) if fps else 0.0, codec=video.group(1),
-        frames=len(packets), keyframes=sum(1 for flags in packets
-                                           if not flags or int(flags, 16) & 1))
+        frames=frames, keyframes=keyframes)
 
 
 @dataclass(frozen=True)
 class Decoded:
     frames: int
     errors: list[str]
+    info: VideoInfo | None = None  # the container's facts; `frames` those decoded
+
+
+_LEVEL = re.compile(r"\[(info|error|fatal|panic)\] ")
 
 
 def decode(path: Path, pictures: Pictures | None = None) -> Decoded:
     """Decode every frame of the first video stream: the frames that really play,
-    and every error ffmpeg reports on the way (a damaged file has some). With
-    `pictures`, the same decode writes them."""
+    every error ffmpeg reports on the way (a damaged file has some), and the input's
+    facts, so that a check needs no probe beside it. Each stderr line carries its
+    level: the errors are the lines above a warning. With `pictures`, the same
+    decode writes them."""
     result = _run("decode.j2", path, 3600, pictures=pictures)
     frames = _FRAME.findall(result.stdout)
-    errors = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    count = int(frames[-1]) if frames else 0
+    errors = [_LEVEL.sub("", line, count=1).strip() for line in result.stderr.splitlines()
+              if (level := _LEVEL.search(line)) and level.group(1) != "info"]
     if result.returncode != 0 and not errors:
         errors = [f"ffmpeg exit {result.returncode}"]
-    return Decoded(int(frames[-1]) if frames else 0, errors)
+    return Decoded(count, errors, _facts(result.stderr, count))
 
 
 def _last_error_line(stderr: str) -> str:

@@ -14,7 +14,7 @@ from .build import DayBuild
 from .errors import MediaError
 from .files import file_stamp, partial_path
 from .pictures import Pictures
-from .probe import decode, probe
+from .probe import decode
 from .records import VerifyReport
 from .taskdef import task
 from .terminal import plural
@@ -37,11 +37,8 @@ def verify_output(build: DayBuild, frames: int, fps: float, checks: dict[str, bo
     if output.is_file() and output.stat().st_size > 0:
         # a render of this run decoded its video before swapping it in: not twice
         decoded = build.checked.get(file_stamp(output)) or decode(output)
-        try:
-            info = probe(output)
-            measured = info.duration
-        except MediaError:
-            pass
+        info = decoded.info  # the decode read the container's facts too
+        measured = info.duration if info else None
     checks = {**checks, "output_exists": decoded is not None,
               "decodes": decoded is not None and not decoded.errors,
               "frame_count": decoded is not None and decoded.frames == frames,
