@@ -84,38 +84,59 @@ def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None,
 
 
 STILL_STEP = 10  # seconds between the recorded frames that stills are taken from
-STILL_BLOCK = 60  # frames made by one ffmpeg run
+STILL_BLOCK = 60  # frames made by one ffmpeg run for a camera asked often
+_last_asked: dict[tuple[int, int, str], int] = {}  # the frame each picture size was asked
 
 
 def recorded_still(width: int, height: int, moment_ms: int, zone: str,
                    cache: Path | None = None) -> bytes:
     """The JPEG of the recording's frame nearest `moment_ms`: the scene at that time
-    with its clock. Frames are made ten minutes at a time (one ffmpeg run, 60 frames:
-    an hour at a time made 360 frames for a camera asked once an hour) and cached."""
+    with its clock. A frame asked within ten minutes of the one before it comes from
+    a block of ten minutes' frames (one ffmpeg run, 60 frames); a camera asked less
+    often gets the one frame (a 60-frame run costs two and a half times as much, and
+    an hourly camera uses one of them). Cached, and served from the cache first."""
     cache = cache or default_cache()
     frame_ms = round(moment_ms / 1000 / STILL_STEP) * STILL_STEP * 1000
     block_ms = frame_ms - frame_ms % (STILL_BLOCK * STILL_STEP * 1000)
-    folder = cache / (f"stills_{width}x{height}_{STILL_STEP}s_{STILL_BLOCK}_{block_ms}_"
-                      f"{zone.replace('/', '-')}")
+    name = f"stills_{width}x{height}_{STILL_STEP}s_{STILL_BLOCK}_{block_ms}_" \
+        f"{zone.replace('/', '-')}"
+    block, single = cache / name, cache / f"{name}_{frame_ms}"
+    index = (frame_ms - block_ms) // 1000 // STILL_STEP
+    with _locks_guard:
+        previous = _last_asked.get((width, height, zone))
+        _last_asked[(width, height, zone)] = frame_ms
+    for folder, number in ((single, 0), (block, index)):
+        if folder.exists():
+            return (folder / f"{number:04d}.jpg").read_bytes()
+    span_ms = STILL_BLOCK * STILL_STEP * 1000
+    sparse = previous is not None and abs(frame_ms - previous) >= span_ms
+    first_ms, frames = (frame_ms, 1) if sparse else (block_ms, STILL_BLOCK)
+    folder, number = (single, 0) if sparse else (block, index)
     with _locks_guard:
         lock = _locks.setdefault(folder, threading.Lock())
     with lock:
         if not folder.exists():
-            cache.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(dir=cache, prefix=".stills-"))
-            first = dt.datetime.fromtimestamp(block_ms / 1000, dt.timezone.utc)
-            chain = scene_filters(width, height, 1, first, zone, real_secs=f"N*{STILL_STEP}",
-                                  span_secs=STILL_BLOCK * STILL_STEP)
-            try:
-                subprocess.run(
-                    [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
-                     "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
-                     "-frames:v", str(STILL_BLOCK), "-q:v", "5", "-start_number", "0",
-                     str(work / "%04d.jpg")], check=True)
-                os.replace(work, folder)
-            finally:
-                if work.exists():
-                    for leftover in work.iterdir():
-                        leftover.unlink()
-                    work.rmdir()
-    return (folder / f"{(frame_ms - block_ms) // 1000 // STILL_STEP:04d}.jpg").read_bytes()
+            _make_stills(folder, width, height, first_ms, frames, zone)
+    return (folder / f"{number:04d}.jpg").read_bytes()
+
+
+def _make_stills(folder: Path, width: int, height: int, first_ms: int, frames: int,
+                 zone: str) -> None:
+    """`frames` recorded frames from `first_ms`, STILL_STEP apart, as 0000.jpg, ..."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".stills-"))
+    first = dt.datetime.fromtimestamp(first_ms / 1000, dt.timezone.utc)
+    chain = scene_filters(width, height, 1, first, zone, real_secs=f"N*{STILL_STEP}",
+                          span_secs=frames * STILL_STEP)
+    try:
+        subprocess.run(
+            [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
+             "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
+             "-frames:v", str(frames), "-q:v", "5", "-start_number", "0",
+             str(work / "%04d.jpg")], check=True)
+        os.replace(work, folder)
+    finally:
+        if work.exists():
+            for leftover in work.iterdir():
+                leftover.unlink()
+            work.rmdir()
