@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from .scene import SKY, footage_ffmpeg, scene_filters
+from .scene import SKY, footage_command, scene_filters
 from .server import LoopbackServer, QuietHandler, SimulatedServer, take_fault
 
 REALM = "AXIS_ACCC8E000001"
@@ -127,10 +127,9 @@ def make_archive(spec: ArchiveSpec, container: str, cache: Path, zone: str = "UT
             real += f"+{0.3 * step:.6f}*eq(mod(N\\,3)\\,1)*gt(N\\,0)*lt(N\\,{spec.frames - 1})"
         chain = scene_filters(spec.width, spec.height, spec.fps, spec.first, zone,
                               real_secs=real, span_secs=step * spec.frames)
-        subprocess.run([footage_ffmpeg(), "-v", "error", "-f", "lavfi", "-i",
-                        f"color=c={SKY}:s={spec.width}x{spec.height}:r={spec.fps}",
-                        "-vf", chain, "-frames:v", str(spec.frames), *codec, "-y", tmp],
-                       check=True)
+        subprocess.run(footage_command(
+            "-f", "lavfi", "-i", f"color=c={SKY}:s={spec.width}x{spec.height}:r={spec.fps}",
+            "-vf", chain, "-frames:v", str(spec.frames), *codec, "-y", tmp), check=True)
         os.replace(tmp, path)
     return path
 

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .scene import SKY, footage_ffmpeg, scene_filters
+from .scene import SKY, footage_command, scene_filters
 
 EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)  # a scene's time when none is given
 _locks: dict[Path, threading.Lock] = {}
@@ -70,12 +70,11 @@ def make_clip(spec: ClipSpec, seconds: int, cache: Path | None = None,
             fd, tmp = tempfile.mkstemp(dir=cache, suffix=".mp4")
             os.close(fd)
             try:
-                subprocess.run(
-                    [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
-                     "lavfi", "-i", spec.source(), *scene, "-t", str(seconds), "-c:v",
-                     "libx264",
-                     "-preset", spec.preset, "-g", str(spec.fps * spec.keyframe_secs),
-                     "-pix_fmt", "yuv420p", "-y", tmp], check=True)
+                subprocess.run(footage_command(
+                    "-f", "lavfi", "-i", spec.source(), *scene, "-t", str(seconds),
+                    "-c:v", "libx264", "-preset", spec.preset,
+                    "-g", str(spec.fps * spec.keyframe_secs), "-pix_fmt", "yuv420p",
+                    "-y", tmp), check=True)
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):
@@ -129,11 +128,10 @@ def _make_stills(folder: Path, width: int, height: int, first_ms: int, frames: i
     chain = scene_filters(width, height, 1, first, zone, real_secs=f"N*{STILL_STEP}",
                           span_secs=frames * STILL_STEP)
     try:
-        subprocess.run(
-            [footage_ffmpeg(), "-hide_banner", "-v", "error", "-nostdin", "-f",
-             "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
-             "-frames:v", str(frames), "-q:v", "5", "-start_number", "0",
-             str(work / "%04d.jpg")], check=True)
+        subprocess.run(footage_command(
+            "-f", "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
+            "-frames:v", str(frames), "-q:v", "5", "-start_number", "0",
+            str(work / "%04d.jpg")), check=True)
         os.replace(work, folder)
     finally:
         if work.exists():

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import ExtraMissing
-from .scene import SKY, footage_ffmpeg, scene_filters
+from .scene import SKY, footage_command, scene_filters
 
 DEMO_KEYS = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"}
 
@@ -92,10 +92,9 @@ def frames(folder: Path, first: dt.datetime, count: int, every_secs: int, zone: 
     width, height = size
     chain = scene_filters(width, height, 1, first, zone, real_secs=f"N*{every_secs}",
                           span_secs=count * every_secs)
-    subprocess.run([footage_ffmpeg(), "-v", "error", "-f", "lavfi", "-i",
-                    f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
-                    "-frames:v", str(count), "-q:v", "3", str(folder / "%05d.jpg")],
-                   check=True)
+    subprocess.run(footage_command(
+        "-f", "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
+        "-frames:v", str(count), "-q:v", "3", str(folder / "%05d.jpg")), check=True)
     return sorted(folder.glob("*.jpg"))
 
 
