@@ -29,7 +29,8 @@ def clips(n: int = 3, fps: float = 30, gop: float = 2.0) -> list[dict]:
 
 
 @pytest.mark.parametrize("speed,fps,expected", [
-    (150, 30, RenderPlan(KEYFRAME)),         # 5 s of footage per frame >= 2 s GOP
+    (600, 30, RenderPlan(KEYFRAME, 8)),      # 10 GOPs per frame: one keyframe in 8
+    (150, 30, RenderPlan(KEYFRAME, 2)),      # 5 s of footage per frame: 2.5 GOPs
     (60, 30, RenderPlan(KEYFRAME)),          # exactly one GOP per output frame
     (59, 30, RenderPlan(INTERMEDIATE, 48)),  # just under: decode all, keep every 48th
     (12, 30, RenderPlan(INTERMEDIATE, 12)),  # 12 source frames per output frame
@@ -169,6 +170,29 @@ def test_a_new_clip_builds_exactly_one_new_intermediate(make_nvr, tlbuild, out, 
     assert len(after) == len(made) + 1
     assert all(after[name] == stamp for name, stamp in made.items())
     assert_exact(out, fps)
+
+
+def test_the_keyframe_path_decodes_one_keyframe_in_two(make_nvr, tlbuild, out,
+                                                       ffmpeg_build):
+    """Where an output frame spans 2.5 keyframe intervals, each clip's intermediate
+    keeps one keyframe in two; the video still has
+    the day's exact frame count and shows the footage in order."""
+    from conftest import frame_times
+    sim = make_nvr(events_per_day=10)
+    assert tlbuild("--fps", "5", "--target", "4", target_nvr=sim) == 0
+    assert out.day["render_plan"] == {"mode": KEYFRAME, "step": 2}
+    kept_in_all = keyframes_in_all = 0
+    for intermediate in (out.root / "intermediates").glob("*.mkv"):
+        clip = probe(next(out.root.rglob(f"{intermediate.stem}.mp4")))
+        kept = probe(intermediate)
+        assert kept.keyframes == kept.frames  # keyframes only
+        assert clip.keyframes // 2 <= kept.frames <= (clip.keyframes + 1) // 2 + 1
+        kept_in_all, keyframes_in_all = kept_in_all + kept.frames, \
+            keyframes_in_all + clip.keyframes
+    assert kept_in_all < keyframes_in_all * 0.7
+    assert_exact(out, 5)
+    shown = frame_times(out.timelapse())
+    assert shown == sorted(shown)
 
 
 def test_low_speed_renders_directly(tlbuild, out):

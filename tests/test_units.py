@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tlbuild.clips import group_events, reconcile, split_range
+from tlbuild.clips import group_events, keyframe_filter, reconcile, split_range
 from tlbuild.days import day_window, parse_date
 from tlbuild.errors import UsageError
 from tlbuild.ffmpeg import concat_quote, render_argv
@@ -17,7 +17,7 @@ from tlbuild.files import printable, safe_name
 from tlbuild.http import RetryPolicy
 from tlbuild.overlay import clock_filters, offset_spans
 from tlbuild.pictures import Pictures
-from tlbuild.render_plan import output_frames, output_size, size_filter
+from tlbuild.render_plan import KEYFRAME, RenderPlan, output_frames, output_size, size_filter
 from tlbuild.sources.axis_client import Archive
 from tlbuild.sources.axis_timelapse2 import day_cut, frame_times
 from tlbuild.sources.s3_frames import frame_id, frame_timestamp, group_objects
@@ -308,9 +308,14 @@ def test_intermediate_template_argv():
                  filters="select='not(mod(n\\,8))'", output="i.mkv")
     assert mjpeg[mjpeg.index("-vf") + 1] == "select='not(mod(n\\,8))',format=yuv420p"
     assert mjpeg[mjpeg.index("-strict"):][:2] == ["-strict", "unofficial"]
-    keyframes = argv("intermediate.j2", clip="c.mp4", keyframes=True, filters="",
+    every = keyframe_filter(RenderPlan(KEYFRAME), {"keyframe_secs": 2.0})
+    keyframes = argv("intermediate.j2", clip="c.mp4", keyframes=every, filters="",
                      output="i.mkv")
     assert keyframes[keyframes.index("-bsf:v") + 1] == "noise=drop=not(key)"
+    # one keyframe in two: those whose number (packets / packets per keyframe) is
+    # even; a comma escaped for ffmpeg's list of bitstream filters
+    assert keyframe_filter(RenderPlan(KEYFRAME, 2), {"keyframe_secs": 5.0, "fps": 30}) == (
+        "noise=drop=not(key)+mod(round(n/150.000000)\\,2)")
 
 
 def test_a_template_value_with_a_line_break_is_refused():

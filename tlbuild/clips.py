@@ -264,7 +264,8 @@ def render(build: DayBuild) -> dict[str, Any] | None:
     output = build.layout.timelapse
     plan = RenderPlan.from_dict(day.render_plan)
     clips = manifest_entries(build)
-    how = plan.mode + (f", every {plan.step}th frame" if plan.step > 1 else "")
+    how = plan.mode + (f", one {'keyframe' if plan.mode == KEYFRAME else 'frame'} in "
+                       f"{plan.step}" if plan.step > 1 else "")
     # every path: the footage sped up, one frame per output tick (fps filter), the
     # last frame held to the day's exact frame count: the same on every ffmpeg
     chain = {"check": checked_render(build, day.output_frames, settings.fps),
@@ -367,7 +368,8 @@ def copy_keyframes(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]
             batch = clips[first:first + KEYFRAME_BATCH]
             outputs = [work / f"{n:06d}.mkv" for n in range(len(batch))]
             run_ffmpeg(render_argv("keyframes_copy.j2", outputs=outputs, clips=[
-                           build.layout.clip_path(clip["file_path"]) for clip in batch]),
+                           build.layout.clip_path(clip["file_path"]) for clip in batch],
+                                   keep=[keyframe_filter(plan, clip) for clip in batch]),
                        sum(clip.get("video_secs") or 0.0 for clip in batch),
                        f"keyframes of {plural(len(batch), 'clip')}")
             for output, clip in zip(outputs, batch, strict=True):
@@ -447,6 +449,17 @@ def clock(build: DayBuild) -> dict[str, Any] | None:
     return {"font": settings.overlay_font, "zone": build.zone()}
 
 
+def keyframe_filter(plan: RenderPlan, entry: dict[str, Any]) -> str:
+    """The bitstream filter that keeps a clip's keyframes the plan uses: those whose
+    number (packet number / the clip's packets per keyframe, rounded) is a multiple
+    of its step. Counted in packets, not time: 5.1 gives the filter a time base
+    other than its packets' when it writes Matroska (then every keyframe was kept)."""
+    if plan.step <= 1:
+        return "noise=drop=not(key)"
+    packets = (entry.get("keyframe_secs") or 1.0) * (entry.get("fps") or 1.0)
+    return f"noise=drop=not(key)+mod(round(n/{packets:.6f})\\,{plan.step})"
+
+
 def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) -> None:
     filters = [f"select='not(mod(n\\,{plan.step}))'"]
     scale = size_filter(build.settings.render.scale, None)
@@ -460,7 +473,8 @@ def make_intermediate(build: DayBuild, entry: dict[str, Any], plan: RenderPlan) 
     render_file("intermediate.j2", intermediate_path(build, entry),
                 entry.get("video_secs", 1.0),
                 clip=build.layout.clip_path(entry["file_path"]),
-                keyframes=plan.mode == KEYFRAME, filters=",".join(filters))
+                keyframes=keyframe_filter(plan, entry) if plan.mode == KEYFRAME else None,
+                filters=",".join(filters))
     write_sidecar(build, entry, plan)
 
 

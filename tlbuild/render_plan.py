@@ -7,8 +7,10 @@ intermediate that keeps every d-th frame (d the largest step of the ladder 4, 6,
 12, 16, 24, ... not above the source frames per output frame: at most 1.5 kept
 frames per output frame, and a d that changes only when the speed changes by a
 third or more, as a day grows), and renders read the intermediates. When an output
-frame spans at least one keyframe interval, only keyframes are decoded at all. At
-low speeds (d < 4) intermediates would cost more than they save, and the plain
+frame spans at least one keyframe interval, only keyframes are decoded at all, and
+only one in `step` of them (the same ladder over keyframes per output frame: 2 at
+150x with a 2 s GOP, where every keyframe decoded 2.5 per frame shown). At low
+speeds (d < 4) intermediates would cost more than they save, and the plain
 direct pass is used.
 """
 
@@ -50,7 +52,7 @@ def plan_render(speed: float, out_fps: float, clips: list[dict[str, Any]],
     footage_per_frame = max(speed, 1) / out_fps  # seconds of footage per output frame
     gops = [c.get("keyframe_secs") for c in clips]
     if all(gops) and footage_per_frame >= max(gops) and speed > 1 and not overlay:
-        return RenderPlan(KEYFRAME)
+        return RenderPlan(KEYFRAME, ladder_step(footage_per_frame / max(gops)))
     source_fps = max((c.get("fps") or 0) for c in clips) or out_fps
     frames_per_output = footage_per_frame * source_fps
     step = ladder_step(frames_per_output)
