@@ -104,19 +104,17 @@ def recorded_still(width: int, height: int, moment_ms: int, zone: str,
     with _locks_guard:
         previous = _last_asked.get((width, height, zone))
         _last_asked[(width, height, zone)] = frame_ms
-    for folder, number in ((single, 0), (block, index)):
-        if folder.exists():
-            return (folder / f"{number:04d}.jpg").read_bytes()
-    span_ms = STILL_BLOCK * STILL_STEP * 1000
-    sparse = previous is not None and abs(frame_ms - previous) >= span_ms
-    first_ms, frames = (frame_ms, 1) if sparse else (block_ms, STILL_BLOCK)
-    folder, number = (single, 0) if sparse else (block, index)
-    with _locks_guard:
-        lock = _locks.setdefault(folder, threading.Lock())
-    with lock:
-        if not folder.exists():
-            _make_stills(folder, width, height, first_ms, frames, zone)
-    return (folder / f"{number:04d}.jpg").read_bytes()
+        lock = _locks.setdefault(block, threading.Lock())
+    with lock:  # one maker per block: a frame asked twice at once is made once
+        for folder, number in ((single, 0), (block, index)):
+            if folder.exists():
+                return (folder / f"{number:04d}.jpg").read_bytes()
+        span_ms = STILL_BLOCK * STILL_STEP * 1000
+        if previous is not None and abs(frame_ms - previous) >= span_ms:
+            _make_stills(single, width, height, frame_ms, 1, zone)
+            return (single / "0000.jpg").read_bytes()
+        _make_stills(block, width, height, block_ms, STILL_BLOCK, zone)
+        return (block / f"{index:04d}.jpg").read_bytes()
 
 
 def _make_stills(folder: Path, width: int, height: int, first_ms: int, frames: int,
