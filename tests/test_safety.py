@@ -40,8 +40,8 @@ def gone_within(text: str, seconds: float) -> bool:
 
 @pytest.fixture
 def slow_render_nvr(make_nvr):
-    """Clips big enough for a render to take a few seconds."""
-    return make_nvr(clip=ClipSpec(640, 360, 30), events_per_day=8, export_speed=None)
+    """Clips enough for a render to take seconds (8 events of 30 fps footage)."""
+    return make_nvr(clip=ClipSpec(320, 180, 30), events_per_day=8, export_speed=None)
 
 
 @pytest.mark.slow
@@ -58,6 +58,7 @@ def test_kill_9_mid_render_then_an_immediate_rerun(slow_render_nvr, tmp_path):
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
     assert gone_within(str(root / "timelapse"), 2.0)  # its ffmpeg died with it
+    assert not list((root / "timelapse").glob("*.mp4"))  # killed before the end
     rerun = run_cli_subprocess(render)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
