@@ -36,7 +36,9 @@ def timelapses(tmp_path: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, nvr, tmp_path, capsys):
+def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, make_nvr, tmp_path,
+                                                        capsys):
+    nvr = make_nvr(events_per_day=4)  # the shards matter here, not their clips
     config = write_config(batch_cameras(nvr))
     args = ["batch", "--config", str(config), "--camera", "all", "--from", DATES[0],
             "--to", DATES[-1], "-j", "3"]
@@ -62,7 +64,8 @@ def test_batch_of_3_cameras_by_3_days_then_a_noop_rerun(write_config, nvr, tmp_p
 
 
 @pytest.mark.slow
-def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, capsys):
+def test_failing_shard_does_not_stop_the_others(write_config, make_nvr, tmp_path, capsys):
+    nvr = make_nvr(events_per_day=4)  # the shards matter here, not their clips
     config = write_config(batch_cameras(nvr, broken=True))
     code = main(["batch", "--config", str(config), "--camera", "ghost,drive", "--from",
                  DATES[0], "--to", DATES[1]])
@@ -89,7 +92,8 @@ def test_failing_shard_does_not_stop_the_others(write_config, nvr, tmp_path, cap
 
 
 @pytest.mark.slow
-def test_doit_batch_variables_run_shards_in_parallel(write_config, nvr, tmp_path):
+def test_doit_batch_variables_run_shards_in_parallel(write_config, make_nvr, tmp_path):
+    nvr = make_nvr(events_per_day=4)  # the shards matter here, not their clips
     config = write_config(batch_cameras(nvr))
     result = subprocess.run(
         [sys.executable, "-m", "doit", "-f", str(REPO / "dodo.py"), "-n", "2", "-P",
