@@ -108,7 +108,7 @@ def test_doit_batch_variables_run_shards_in_parallel(write_config, make_nvr, tmp
 @pytest.mark.slow
 def test_sigterm_mid_batch_keeps_finished_work_and_the_rerun_completes(write_config, make_nvr,
                                                                         tmp_path):
-    sim = make_nvr(events_per_day=8)
+    sim = make_nvr(events_per_day=5)
     sim.fault("export", "slow", times=1000, delay=0.3)
     config = write_config(batch_cameras(sim))
     args = ["batch", "--config", str(config), "--from", DATES[0], "--to", DATES[-1],
