@@ -3,6 +3,7 @@ output that matches the plain single-pass ffmpeg command on the same clips."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tlbuild.clips import first_frame_test
 from tlbuild.ffmpeg import ffmpeg_exe
 from tlbuild.probe import decode, probe
 from tlbuild.render_plan import (
@@ -50,6 +52,23 @@ def test_the_ladder_keeps_at_most_half_again_the_frames_used(frames_per_output):
     assert step in {2 ** k for k in range(18)} | {3 * 2 ** k for k in range(17)}
     # a day that grows by a fifth keeps its step or moves one rung up
     assert step <= ladder_step(frames_per_output * 1.2) <= max(step * 1.5, 2)
+
+
+def test_the_first_pass_keeps_each_clips_first_frame_among_hundreds(ffmpeg_build):
+    """The first pass marks each clip's first frame with a binary search over the
+    clips' starts: among 600 clips of 1 to 40 frames (10 fps), exactly the frames at
+    the starts, with every ffmpeg build (ffmpeg parses the whole expression)."""
+    lengths = [1 + (n * 7919) % 40 for n in range(600)]
+    starts = list(itertools.accumulate([0, *lengths[:-1]]))  # in frames
+    expression = first_frame_test([start / 10 for start in starts])
+    result = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+         f"color=s=32x18:r=10:d={sum(lengths) / 10}", "-vf", f"select='{expression}'",
+         "-fps_mode", "passthrough", "-f", "framecrc", "-"],
+        capture_output=True, text=True, check=True)
+    kept = [int(line.split(",")[2]) for line in result.stdout.splitlines()
+            if line.startswith("0,")]
+    assert kept == starts
 
 
 def test_keyframe_path_needs_every_clip_within_one_frame():

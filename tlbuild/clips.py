@@ -330,7 +330,7 @@ def render_with_intermediates(build: DayBuild, plan: RenderPlan,
     for clip in clips:
         starts.append(offset)
         offset += clip["video_secs"]
-    first_frames = balanced_sum([f"lt(abs(t-{start:.6f})\\,0.0005)" for start in starts])
+    first_frames = first_frame_test(starts)
     work = build.layout.intermediate_dir / f".first-pass-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -379,13 +379,18 @@ def copy_keyframes(build: DayBuild, plan: RenderPlan, clips: list[dict[str, Any]
         shutil.rmtree(work, ignore_errors=True)
 
 
-def balanced_sum(terms: list[str]) -> str:
-    """`a+b+c+...` as a balanced tree: ffmpeg's expression parser fails on long flat
-    chains (about 100 terms) but not on a tree log2(n) deep."""
-    if len(terms) == 1:
-        return terms[0]
-    middle = len(terms) // 2
-    return f"({balanced_sum(terms[:middle])}+{balanced_sum(terms[middle:])})"
+def first_frame_test(starts: list[float]) -> str:
+    """An expression for ffmpeg's select filter: 1 on a frame at one of `starts`
+    (each clip's first frame in the day's concatenation), else 0. A binary search
+    over the sorted starts (ffmpeg's `if` evaluates only the branch it takes), so a
+    frame costs about log2(clips) comparisons: a sum of one test per clip cost every
+    frame of a 582-clip day 582 of them, 2.5 s of CPU."""
+    if len(starts) == 1:
+        return f"lt(abs(t-{starts[0]:.6f})\\,0.0005)"
+    middle = len(starts) // 2
+    split = (starts[middle - 1] + starts[middle]) / 2
+    return (f"if(lt(t\\,{split:.6f})\\,{first_frame_test(starts[:middle])}\\,"
+            f"{first_frame_test(starts[middle:])})")
 
 
 def intermediate_path(build: DayBuild, entry: dict[str, Any]) -> Path:
