@@ -1,7 +1,7 @@
 """Benchmark rendering: intermediates and the keyframe path against the plain command.
 
     python bench/bench_render.py [--clips 12] [--clip-secs 30] [--size 1280x720]
-                                 [--rounds 3] [--skip-new-clip]
+                                 [--speeds 12,150] [--rounds 3] [--skip-new-clip]
 
 Scenario 1 (as measured in the issue): 12 clips, 6 min of 720p30 H.264 with a 2 s GOP
 and camera-like content (a still scene, sensor noise, one moving object; encoded with
@@ -117,7 +117,7 @@ def median_of(rounds: list[dict[str, float]], key: str) -> str:
 
 
 def scenario_speeds(work: Path, env: dict[str, str], clips: int, clip_secs: int,
-                    spec: ClipSpec, rounds: int) -> None:
+                    spec: ClipSpec, rounds: int, speeds: list[int]) -> None:
     nvr = SimulatedNvr({USER: PASSWORD}, clip=spec, events_per_day=0, export_speed=None,
                        clip_cache=work / "cache").start()
     add_clips(nvr, clips, clip_secs)
@@ -131,7 +131,7 @@ def scenario_speeds(work: Path, env: dict[str, str], clips: int, clip_secs: int,
           f"H.264, GOP {spec.keyframe_secs} s, camera-like content; {rounds} rounds, "
           "each ratio against baselines run in the same round, then the median (range)")
     concat = out / "manifests/concat.txt"
-    for speed in (12, 150):
+    for speed in speeds:
         flags = ["--target", f"{total / speed:g}", "--fps", "30", "--preset", "medium"]
         raw = None
         results = []
@@ -219,6 +219,8 @@ def main() -> None:
     parser.add_argument("--clip-secs", type=int, default=30)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--skip-new-clip", action="store_true")
+    parser.add_argument("--speeds", default="12,150",
+                        help="speed factors of scenario 1, separated by commas")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of each measurement; the medians are printed")
     args = parser.parse_args()
@@ -226,7 +228,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tlbuild-bench-render-"))
     env = {**os.environ, "UPVS_PASSWORD": PASSWORD, "TLBUILD_SIM_CACHE": str(work / "cache")}
     scenario_speeds(work, env, args.clips, args.clip_secs,
-                    ClipSpec(width, height, 30, 2, "camera", "veryfast"), args.rounds)
+                    ClipSpec(width, height, 30, 2, "camera", "veryfast"), args.rounds,
+                    [int(speed) for speed in args.speeds.split(",")])
     if not args.skip_new_clip:
         scenario_new_clip(work, env, ClipSpec(640, 360, 30, 2, "camera", "veryfast"),
                           args.rounds)
