@@ -183,3 +183,21 @@ def test_a_simulator_run_by_hand_says_where_it_listens_and_how_to_use_it(module,
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_processes_sharing_the_simulators_cache_make_the_same_stills_without_error(
+        tmp_path):
+    """Simulators in several processes (a demo, a test's console, a batch's) share a
+    cache: the stills one of them is making as another asks for the same ones are
+    made by both, and the one that finishes second uses the first one's."""
+    asks = ("from pathlib import Path\n"
+            "from tlbuild.sim.clips import recorded_still\n"
+            "for hour in range(3):\n"
+            f"    still = recorded_still(64, 36, 1705300000000 + hour * 3600000, 'UTC', "
+            f"Path({str(tmp_path)!r}))\n"
+            "    assert still[:2] == b'\\xff\\xd8', hour\n")
+    processes = [subprocess.Popen([sys.executable, "-c", asks], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 3, errors
+    assert not list(tmp_path.glob(".stills-*"))  # no maker's work folder left behind

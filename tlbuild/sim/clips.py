@@ -130,7 +130,11 @@ def _make_stills(folder: Path, width: int, height: int, first_ms: int, frames: i
             "-f", "lavfi", "-i", f"color=c={SKY}:s={width}x{height}:r=1", "-vf", chain,
             "-frames:v", str(frames), "-q:v", "5", "-start_number", "0",
             str(work / "%04d.jpg")), check=True)
-        os.replace(work, folder)
+        try:
+            os.replace(work, folder)
+        except OSError:  # another process sharing the cache made it first: use that
+            if not folder.is_dir():
+                raise
     finally:
         if work.exists():
             for leftover in work.iterdir():
