@@ -10,8 +10,6 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from PIL import Image, UnidentifiedImageError
-
 from .files import commit_partial, partial_path
 
 NAME, EXIF, MTIME = "name", "exif", "mtime"
@@ -52,10 +50,11 @@ def from_exif(path: Path, zone: str) -> float | None:
     """DateTimeOriginal in the camera's zone, or at its own offset when the image
     says it (OffsetTimeOriginal); None without one (or for a file that is no image:
     the render's decode check says what is wrong with it)."""
+    from PIL import Image  # here: most commands never read an image's EXIF
     try:
         with Image.open(path) as image:
             tags = image.getexif().get_ifd(EXIF_IFD)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError):  # PIL's UnidentifiedImageError is an OSError
         return None
     taken, offset = tags.get(DATE_TIME_ORIGINAL), tags.get(OFFSET_TIME_ORIGINAL)
     if not isinstance(taken, str):
@@ -84,10 +83,11 @@ def taken(path: Path, zone: str, pattern: str | None = None) -> tuple[float, str
 
 def image_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from the image's header, None when it is not a readable one."""
+    from PIL import Image
     try:
         with Image.open(path) as image:
             return image.size
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError):
         return None
 
 
@@ -96,13 +96,14 @@ def as_jpeg(source: Path, target: Path) -> tuple[int, int] | None:
     or None when it does not decode."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(target)
+    from PIL import Image
     try:
         with Image.open(source) as image:
             image.convert("RGB").save(partial, "JPEG", quality=95)
             size = image.size
         commit_partial(partial, target)
         return size
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError):
         return None
     finally:
         partial.unlink(missing_ok=True)
