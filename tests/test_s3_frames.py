@@ -164,19 +164,35 @@ def test_pagination_rerun_and_one_new_frame(write_config, moto_url, bucket, jpeg
 
 
 def test_local_day_spanning_two_key_dates(write_config, moto_url, bucket, jpegs, tmp_path):
+    """The frames of both key dates the local day touches are judged by their JSON;
+    the neighbouring days' images are never fetched (half of what the two key dates
+    hold), and a change of time zone fetches the ones that became the day's."""
     small = jpegs["160x90"]
     zone = dt.timezone(dt.timedelta(hours=-5))  # New York in January
     inside = [dt.datetime(2024, 1, 15, 0, 30, tzinfo=zone),    # key date 2024-01-15
               dt.datetime(2024, 1, 15, 22, 0, tzinfo=zone)]    # key date 2024-01-16 (UTC)
     outside = [dt.datetime(2024, 1, 14, 23, 0, tzinfo=zone),   # key date 2024-01-15
                dt.datetime(2024, 1, 16, 0, 10, tzinfo=zone)]   # key date 2024-01-16
-    for when in inside + outside:
-        bucket.frame(when, small[0], old=False)
+    for n, when in enumerate(inside + outside):
+        bucket.frame(when, small[0], old=n == 3)  # the old format too: nothing written
     config = config_for(write_config, moto_url, bucket, timezone="America/New_York")
     assert build(config) == 0
-    index = json.loads((day_root(tmp_path) / "manifests/frame_index.json").read_text())
+    root = day_root(tmp_path)
+    index = json.loads((root / "manifests/frame_index.json").read_text())
     assert [e["timestamp"] for e in index] == [w.timestamp() for w in inside]
     assert index[0]["local_time"] == "2024-01-15T00:30:00-05:00"
+    images = sorted(path.stem.rsplit("-", 1)[0]  # the frame's name, less its key's hash
+                    for path in (root / "frames").rglob("*.jpg"))
+    assert images == sorted(f"timelapse-{w.astimezone(dt.timezone.utc):%H-%M-%S}"
+                            for w in inside)
+
+    # the same camera in UTC: 2024-01-14 23:00 New York is 04:00 UTC on the 15th
+    config = config_for(write_config, moto_url, bucket, timezone="UTC")
+    assert build(config) == 0
+    index = json.loads((root / "manifests/frame_index.json").read_text())
+    assert [e["timestamp"] for e in index] == [outside[0].timestamp(),
+                                               inside[0].timestamp()]
+    assert all(entry["status"] == "ok" for entry in index)
 
 
 def test_overlay_time_renders_with_every_ffmpeg(write_config, moto_url, bucket, jpegs, tmp_path,

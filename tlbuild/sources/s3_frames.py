@@ -7,8 +7,9 @@ frame was taken; the key's date may be UTC or local, so every key date the local
 can touch is listed.
 
     scan            manifests/object_list.json     (S3 listing, paginated)
-    fetch:<frame>   frames/<key date>/<name>.json  (+ .jpg when the frame is good;
-                    fetched again only when the object's ETag changes)
+    fetch:<frame>   frames/<key date>/<name>.json  (+ .jpg when the frame is good and
+                    the local day's; fetched again only when the object's ETag
+                    changes)
     manifest        manifests/frame_index.json, manifests/frames.txt
     speed           metadata/day.json
     render          timelapse/<camera>_<date>_timelapse.mp4
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import logging
@@ -43,7 +45,7 @@ from ..config import (
     sink_names,
     validate_timezone,
 )
-from ..days import utc_dates
+from ..days import day_window, utc_dates
 from ..errors import UsageError
 from ..files import atomic_open, read_json, safe_name, write_json_if_changed
 from ..frames import BAD, GOOD
@@ -184,12 +186,27 @@ class FrameStore:
     def image_path(self, frame: dict[str, Any]) -> Path:
         return self.record_path(frame).with_suffix(".jpg")
 
+    @functools.cached_property
+    def window(self) -> tuple[int, int]:
+        """The local day, as epoch ms: a frame taken outside it is another day's."""
+        return day_window(self.build.date, self.build.zone())
+
+    def on_the_day(self, timestamp: float) -> bool:
+        start, end = self.window
+        return start <= timestamp * 1000 < end
+
     def image_intact(self, frame: dict[str, Any]) -> Any:
         """A doit `uptodate` check: a good frame's JPEG is still there, whole (the
-        size its record says); otherwise the frame is fetched again."""
+        size its record says), and a frame of another day is still another day's
+        (the camera's time zone may have changed); otherwise the frame is fetched
+        again."""
         def intact(task: Any = None, values: Any = None) -> bool:
             record = read_json(self.record_path(frame), None)
-            if not isinstance(record, dict) or record.get("status") != GOOD:
+            if not isinstance(record, dict):
+                return True
+            if record.get("status") == ELSEWHERE:
+                return not self.on_the_day(record.get("timestamp") or 0)
+            if record.get("status") != GOOD:
                 return True
             return frames.as_fetched(self.image_path(frame), record)
         return intact
@@ -198,11 +215,19 @@ class FrameStore:
         return self.client().read(key)
 
     def fetch(self, build: DayBuild, frame: dict[str, Any]) -> None:
-        """Download and check one frame; a bad frame is recorded with its reason."""
+        """Download and check one frame; a bad frame is recorded with its reason. The
+        JSON comes first: a frame it dates to another local day (the neighbouring
+        day under a key date both share) is recorded with its time only, its image
+        never fetched."""
         record = {"key": frame.get("json", frame.get("jpg", {})).get("key"),
                   "etags": etags(frame)}
         try:
-            image, timestamp = self._read(frame)
+            document, timestamp = self._document(frame)
+            if not self.on_the_day(timestamp):
+                record.update(status=ELSEWHERE, timestamp=timestamp)
+                write_json_if_changed(self.record_path(frame), record, sync_dir=False)
+                return
+            image = self._image(frame, document, timestamp)
         except BadFrame as bad:
             record.update(status=BAD, reason=str(bad), timestamp=bad.timestamp)
             log.warning("bad frame %s: %s", record["key"], bad)
@@ -216,7 +241,8 @@ class FrameStore:
                           **frames.fetched_record(self.image_path(frame), image))
         write_json_if_changed(self.record_path(frame), record, sync_dir=False)
 
-    def _read(self, frame: dict[str, Any]) -> tuple[bytes, float]:
+    def _document(self, frame: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """The frame's JSON and the time it gives."""
         if "json" not in frame:
             raise BadFrame("missing pair: a .jpg without its .json (no timestamp)")
         raw = self.get(frame["json"]["key"])
@@ -224,9 +250,13 @@ class FrameStore:
             raise BadFrame("zero-byte .json")
         try:
             document = json.loads(raw)
-            timestamp = frame_timestamp(document)
+            return document, frame_timestamp(document)
         except (ValueError, TypeError, AttributeError) as error:
             raise BadFrame(f"invalid JSON: {error}") from None
+
+    def _image(self, frame: dict[str, Any], document: dict[str, Any],
+               timestamp: float) -> bytes:
+        """The JPEG: inside the old format's JSON, else the `.jpg` beside it."""
         fields = document.get("fields") if isinstance(document.get("fields"), dict) else {}
         if "image_base64" in fields:
             try:
@@ -242,7 +272,10 @@ class FrameStore:
             raise BadFrame("zero-byte image", timestamp)
         if jpeg_size(image) is None:
             raise BadFrame("not a JPEG", timestamp)
-        return image, timestamp
+        return image
+
+
+ELSEWHERE = "elsewhere"  # a frame of another local day: its time is all that is kept
 
 
 class BadFrame(Exception):
