@@ -273,14 +273,24 @@ def test_hours_weekdays_and_deflicker_choose_from_s3_frames(write_config, moto_u
     skipped = [e for e in index if e["status"] == "skipped"]
     assert len(skipped) == 6 and all("outside the chosen hours" in e["reason"]
                                      for e in skipped)
-    video = probe(day_root(tmp_path) / "timelapse" / f"site_{DATE}_timelapse.mp4")
-    assert video.frames == 6
+    video = day_root(tmp_path) / "timelapse" / f"site_{DATE}_timelapse.mp4"
+    assert probe(video).frames == 6
+    # the times left out were judged by their JSON: their images were never fetched
+    assert len(list((day_root(tmp_path) / "frames").rglob("*.jpg"))) == 6
+    wider = config_for(write_config, moto_url, bucket, hours="08:00-09:00",
+                       weekdays=["mon", "tue"], deflicker=True)
+    assert build(wider) == 0  # fetches the six that are chosen now
+    index = json.loads((day_root(tmp_path) / "manifests/frame_index.json").read_text())
+    assert [e["status"] for e in index] == ["ok"] * 12
+    assert probe(video).frames == 12
     weekend = config_for(write_config, moto_url, bucket, folder=tmp_path / "weekend",
                          weekdays=["sat"])  # 2024-01-15 was a Monday
     assert build(weekend) == 0
     index = json.loads((tmp_path / "weekend/out/site" / DATE /
                         "manifests/frame_index.json").read_text())
     assert {e["status"] for e in index} == {"skipped"}
+    assert all(e["reason"] == "not a chosen weekday (mon)" for e in index)
+    assert not list((tmp_path / "weekend").rglob("*.jpg"))
 
 
 def test_list_devices_and_dates(moto_url, bucket, jpegs, capsys):

@@ -7,9 +7,9 @@ frame was taken; the key's date may be UTC or local, so every key date the local
 can touch is listed.
 
     scan            manifests/object_list.json     (S3 listing, paginated)
-    fetch:<frame>   frames/<key date>/<name>.json  (+ .jpg when the frame is good and
-                    the local day's; fetched again only when the object's ETag
-                    changes)
+    fetch:<frame>   frames/<key date>/<name>.json  (+ .jpg when the frame is good, of
+                    the local day and chosen; fetched again only when the object's
+                    ETag changes, or the day or the choice does)
     manifest        manifests/frame_index.json, manifests/frames.txt
     speed           metadata/day.json
     render          timelapse/<camera>_<date>_timelapse.mp4
@@ -48,7 +48,7 @@ from ..config import (
 from ..days import day_window, utc_dates
 from ..errors import UsageError
 from ..files import atomic_open, read_json, safe_name, write_json_if_changed
-from ..frames import BAD, GOOD
+from ..frames import BAD, GOOD, SKIPPED
 from ..probe import jpeg_size
 from ..records import DayRecord, FrameEntry
 from ..s3_client import S3Client
@@ -195,17 +195,23 @@ class FrameStore:
         start, end = self.window
         return start <= timestamp * 1000 < end
 
+    def left_out(self, timestamp: float) -> str | None:
+        """Why the camera's hours, weekdays or daylight leave this time out, or None."""
+        return self.build.settings.selection.left_out(timestamp, self.build.zone())
+
     def image_intact(self, frame: dict[str, Any]) -> Any:
         """A doit `uptodate` check: a good frame's JPEG is still there, whole (the
-        size its record says), and a frame of another day is still another day's
-        (the camera's time zone may have changed); otherwise the frame is fetched
-        again."""
+        size its record says), and a frame of another day or left out by the
+        camera's choice still is (its time zone or choice may have changed);
+        otherwise the frame is fetched again."""
         def intact(task: Any = None, values: Any = None) -> bool:
             record = read_json(self.record_path(frame), None)
             if not isinstance(record, dict):
                 return True
             if record.get("status") == ELSEWHERE:
                 return not self.on_the_day(record.get("timestamp") or 0)
+            if record.get("status") == SKIPPED:
+                return self.left_out(record.get("timestamp") or 0) == record.get("reason")
             if record.get("status") != GOOD:
                 return True
             return frames.as_fetched(self.image_path(frame), record)
@@ -217,29 +223,40 @@ class FrameStore:
     def fetch(self, build: DayBuild, frame: dict[str, Any]) -> None:
         """Download and check one frame; a bad frame is recorded with its reason. The
         JSON comes first: a frame it dates to another local day (the neighbouring
-        day under a key date both share) is recorded with its time only, its image
-        never fetched."""
+        day under a key date both share), or to a time the camera's hours, weekdays
+        or daylight leave out, is recorded with its time only, its image never
+        fetched."""
         record = {"key": frame.get("json", frame.get("jpg", {})).get("key"),
                   "etags": etags(frame)}
         try:
             document, timestamp = self._document(frame)
-            if not self.on_the_day(timestamp):
-                record.update(status=ELSEWHERE, timestamp=timestamp)
-                write_json_if_changed(self.record_path(frame), record, sync_dir=False)
-                return
-            image = self._image(frame, document, timestamp)
+            unwanted = self.unwanted(timestamp)
+            image = b"" if unwanted else self._image(frame, document, timestamp)
         except BadFrame as bad:
             record.update(status=BAD, reason=str(bad), timestamp=bad.timestamp)
             log.warning("bad frame %s: %s", record["key"], bad)
         else:
-            width, height = jpeg_size(image) or (0, 0)
-            # no directory fsync: a frame whose rename a crash loses is fetched again
-            with atomic_open(self.image_path(frame), sync_dir=False) as handle:
-                handle.write(image)
-            build.count_bytes(len(image))
-            record.update(status=GOOD, timestamp=timestamp, width=width, height=height,
-                          **frames.fetched_record(self.image_path(frame), image))
+            if unwanted:
+                record.update(timestamp=timestamp, **unwanted)
+            else:
+                width, height = jpeg_size(image) or (0, 0)
+                # no directory fsync: a frame whose rename a crash loses is fetched again
+                with atomic_open(self.image_path(frame), sync_dir=False) as handle:
+                    handle.write(image)
+                build.count_bytes(len(image))
+                record.update(status=GOOD, timestamp=timestamp, width=width,
+                              height=height,
+                              **frames.fetched_record(self.image_path(frame), image))
         write_json_if_changed(self.record_path(frame), record, sync_dir=False)
+
+    def unwanted(self, timestamp: float) -> dict[str, str] | None:
+        """Why the image of a frame taken at `timestamp` is not needed: another local
+        day's, or left out by the camera's hours, weekdays or daylight; None when it
+        is."""
+        if not self.on_the_day(timestamp):
+            return {"status": ELSEWHERE}
+        reason = self.left_out(timestamp)
+        return {"status": SKIPPED, "reason": reason} if reason else None
 
     def _document(self, frame: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """The frame's JSON and the time it gives."""
