@@ -115,20 +115,22 @@ def test_mixed_formats_bad_frames_and_sizes(write_config, moto_url, bucket, jpeg
     bucket.put(f"{prefix}-10-04-00.json", json.dumps({"timestamp": 1705313040}).encode())
     bucket.put(f"{prefix}-10-05-00.jpg", b"")                                 # zero bytes
     bucket.put(f"{prefix}-10-05-00.json", json.dumps({"timestamp": 1705313100}).encode())
+    bucket.put(f"{prefix}-10-06-00.jpg", small[0])                            # NaN time
+    bucket.put(f"{prefix}-10-06-00.json", b'{"timestamp": NaN}')
 
     assert build(config_for(write_config, moto_url, bucket)) == 0
     root = day_root(tmp_path)
     index = json.loads((root / "manifests" / "frame_index.json").read_text())
     reasons = sorted(e["reason"] for e in index if e["status"] == "bad")
-    assert len(reasons) == 6
+    assert len(reasons) == 7
     for expected in ("invalid JSON", "bad base64", "not a JPEG", "a .jpg without",
-                     "a .json without", "zero-byte"):
+                     "a .json without", "zero-byte", "no numeric timestamp"):
         assert any(expected in reason for reason in reasons), expected
     good = [e for e in index if e["status"] == "ok"]
     assert len(good) == 13
     assert [e["timestamp"] for e in good] == sorted(e["timestamp"] for e in good)
     day = json.loads((root / "metadata" / "day.json").read_text())
-    assert day["frame_count"] == 13 and day["bad_frames"] == 6
+    assert day["frame_count"] == 13 and day["bad_frames"] == 7
     assert (day["width"], day["height"]) == (160, 90)
     assert day["first_time"].startswith("2024-01-15T08:00")
     video = probe(root / "timelapse" / f"site_{DATE}_timelapse.mp4")

@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -154,7 +155,8 @@ def frame_id(device: str, stem: str) -> str:
 def frame_timestamp(document: dict[str, Any]) -> float:
     """The capture time in unix seconds (tolerating ms/us/ns from older writers)."""
     value = document.get("timestamp")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:  # JSON may say NaN or Infinity
         raise ValueError("no numeric timestamp")
     for limit, scale in ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3)):
         if value > limit:
