@@ -94,9 +94,9 @@ def image_size(path: Path) -> tuple[int, int] | None:
 def as_jpeg(source: Path, target: Path) -> tuple[int, int] | None:
     """`source` (a PNG) as a JPEG at `target`, written whole or not at all; its size,
     or None when it does not decode."""
+    from PIL import Image
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(target)
-    from PIL import Image
     try:
         with Image.open(source) as image:
             image.convert("RGB").save(partial, "JPEG", quality=95)
